@@ -1,0 +1,50 @@
+# AdaNAS. Two commands on a fresh machine:  `make run`  and  `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= pipelines/configs/digits.yaml
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast compile components validate submit bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[cpu,test]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv (if missing) and install the package, TF (CPU) and test tools
+
+run: $(STAMP)  ## run the search locally on the embedded digits config (CONFIG=..., ARGS=...)
+	$(VENV)/bin/adanas run --config $(CONFIG) $(ARGS)
+
+test: $(STAMP)  ## run the test suite (config, data, training, selection, pipeline, submission)
+	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP)  ## the tests without the slow local pipeline runs
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+validate: $(STAMP)  ## check a config (CONFIG=...)
+	$(VENV)/bin/adanas validate --config $(CONFIG)
+
+compile: $(STAMP)  ## compile the pipeline YAML for CONFIG into build/
+	$(VENV)/bin/adanas compile --config $(CONFIG) $(ARGS)
+
+components: $(STAMP)  ## export every component's YAML spec into build/components/
+	$(VENV)/bin/adanas components --output-dir build/components
+
+submit: $(STAMP)  ## submit to Vertex AI: PROJECT=... REGION=... PIPELINE_ROOT=gs://... [ARGS=...]
+	@test -n "$(PROJECT)" -a -n "$(REGION)" -a -n "$(PIPELINE_ROOT)" || { echo "set PROJECT, REGION and PIPELINE_ROOT"; exit 2; }
+	$(VENV)/bin/adanas submit --config $(CONFIG) --project $(PROJECT) --region $(REGION) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
+
+bench: $(STAMP)  ## measure `make run` wall time vs time inside tasks; rewrites BENCHMARKS.md
+	$(PY) benchmarks/orchestration.py --write BENCHMARKS.md
+
+clean:  ## remove build outputs and local runs (keeps .venv)
+	rm -rf build runs .pytest_cache

@@ -1,0 +1,63 @@
+"""On-the-fly augmentation for the training input pipeline (tf.data).
+
+Random numbers come from stateless ops keyed by a per-example seed drawn from a seeded stream,
+so a run with the same seed sees exactly the same augmented images, epoch after epoch.
+Images stay in 0..255 here; the model scales them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+# Cutout fills with mid-grey, which the model's [-1, 1] scaling maps to 0 (as in the original,
+# which cut out after scaling).
+CUTOUT_FILL = 127.5
+
+
+def _cutout(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    # The centre may lie anywhere, so patches near the border are clipped (DeVries & Taylor).
+    cy = tf.random.stateless_uniform([], seed, 0, h, dtype=tf.int32)
+    cx = tf.random.stateless_uniform([], seed + 1, 0, w, dtype=tf.int32)
+    rows = tf.range(h)[:, None]
+    cols = tf.range(w)[None, :]
+    inside = ((rows >= cy - size // 2) & (rows < cy - size // 2 + size)
+              & (cols >= cx - size // 2) & (cols < cx - size // 2 + size))
+    return tf.where(inside[..., None], tf.cast(CUTOUT_FILL, image.dtype), image)
+
+
+def augment_fn(policy: dict[str, Any], image_shape) -> Any:
+    """Returns f(image float32 [H, W, C], seed int64 [2]) -> augmented image, per the policy."""
+    h, w, c = image_shape
+    if policy["policy"] == "none":
+        return lambda image, seed: image
+
+    def f(image, seed):
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+        if policy["flip"]:
+            image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+        if policy["pad_crop"]:
+            p = policy["pad_crop"]
+            image = tf.pad(image, [[p, p], [p, p], [0, 0]])
+            image = tf.image.stateless_random_crop(image, [h, w, c], seeds[1])
+        if policy["cutout"]:
+            image = _cutout(image, policy["cutout"], seeds[2])
+        return image
+
+    return f
+
+
+def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, Any],
+                     seed: int, label_dtype=tf.float32) -> tf.data.Dataset:
+    """Shuffled, augmented, one-hot, batched and repeated training data."""
+    aug = augment_fn(policy, x.shape[1:])
+    images = tf.data.Dataset.from_tensor_slices((x, y))
+    images = images.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).repeat()
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    ds = tf.data.Dataset.zip(images, seeds)
+    ds = ds.map(lambda xy, s: (aug(tf.cast(xy[0], tf.float32), s),
+                               tf.one_hot(xy[1], num_classes, dtype=label_dtype)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

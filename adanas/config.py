@@ -1,0 +1,412 @@
+"""Typed, validated search configuration.
+
+A search is described by one YAML file. It is parsed into frozen dataclasses; every key is
+checked before any compute: unknown keys, wrong types and impossible values raise ConfigError
+naming the key path (e.g. ``training.initial_learning_rate``) and what is allowed.
+
+A config may start from another one with ``extends: other.yaml`` (a path relative to the
+file); the child's keys are merged over the parent's, mapping by mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from adanas import generators, models
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used; the message starts with the key path."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+# --- generic dataclass parsing ---------------------------------------------------------------
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, path)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(path, f"got {value!r}; allowed values: {', '.join(map(repr, allowed))}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return parse_dataclass(tp, value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {_type_name(value)} {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"expected an integer, got {_type_name(value)} {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"expected a number, got {_type_name(value)} {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected a string, got {_type_name(value)} {value!r}")
+        return value
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a mapping, got {_type_name(value)} {value!r}")
+        return dict(value)
+    raise TypeError(f"unsupported config field type {tp!r} at {path}")
+
+
+T = typing.TypeVar("T")
+
+
+def parse_dataclass(cls: type[T], data: Any, path: str) -> T:
+    """Builds `cls` from a mapping, checking keys, types and (via `validate`) values."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path or "<root>", f"expected a mapping, got {_type_name(data)} {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    prefix = f"{path}." if path else ""
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"{prefix}{key}", f"unknown key; allowed keys: {', '.join(fields)}")
+    kwargs = {name: _coerce(hints[name], data[name], f"{prefix}{name}")
+              for name in fields if name in data}
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate(path)
+    return obj
+
+
+def _check(ok: bool, path: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(path, message)
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+EMBEDDED_DATASETS = ("digits",)
+FOLDER_DATASET = "folder"
+
+# Vertex AI AcceleratorType names that a training task may ask for.
+VERTEX_ACCELERATORS = (
+    "NVIDIA_TESLA_T4", "NVIDIA_TESLA_V100", "NVIDIA_TESLA_P100", "NVIDIA_TESLA_P4",
+    "NVIDIA_L4", "NVIDIA_TESLA_A100", "NVIDIA_A100_80GB", "NVIDIA_H100_80GB",
+    "NVIDIA_H100_MEGA_80GB", "NVIDIA_H200_141GB", "NVIDIA_B200",
+    "TPU_V2", "TPU_V3", "TPU_V4_POD", "TPU_V5_LITEPOD",
+)
+
+_CPU_RE = re.compile(r"^\d+(\.\d+)?m?$")
+_MEMORY_RE = re.compile(r"^\d+(\.\d+)?(E|P|T|G|M|K|Ei|Pi|Ti|Gi|Mi|Ki)?$")
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    # `digits` (embedded, no network), `folder` (data_dir/<split>/<class>/*.png|jpg),
+    # or any tfds image classification dataset name, e.g. `cifar10`.
+    name: str = "digits"
+    data_dir: str | None = None
+    # tfds may download only when this is true; otherwise the data must already be in data_dir.
+    download: bool = False
+    # Carved (deterministically, by seed) out of train when the dataset has no such split.
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+    # Caps each split, for smoke runs on big datasets.
+    max_examples_per_split: int | None = None
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        _check(0.0 < self.validation_fraction < 1.0, p + "validation_fraction",
+               f"must be in (0, 1), got {self.validation_fraction}")
+        _check(0.0 < self.test_fraction < 1.0, p + "test_fraction",
+               f"must be in (0, 1), got {self.test_fraction}")
+        _check(self.validation_fraction + self.test_fraction < 1.0, p + "test_fraction",
+               "validation_fraction + test_fraction must leave some training data (< 1)")
+        _check(self.max_examples_per_split is None or self.max_examples_per_split > 0,
+               p + "max_examples_per_split", "must be a positive integer or null")
+        if self.name == FOLDER_DATASET:
+            _check(bool(self.data_dir), p + "data_dir",
+                   "is required when dataset.name is 'folder' (root of <split>/<class>/ images)")
+        elif self.name not in EMBEDDED_DATASETS:
+            known = _tfds_builders()
+            _check(self.name in known, p + "name",
+                   f"unknown dataset {self.name!r}; allowed: {', '.join(EMBEDDED_DATASETS)}, "
+                   f"'{FOLDER_DATASET}', or a tfds dataset name (e.g. cifar10, cifar100, mnist)")
+
+
+def _tfds_builders() -> set[str]:
+    # tfds imports TensorFlow: only paid when the config names a tfds dataset.
+    import tensorflow_datasets as tfds
+    return set(tfds.list_builders())
+
+
+@dataclass(frozen=True)
+class AugmentationConfig:
+    # `basic` is the original code's policy: random flip, pad-and-crop, cutout.
+    policy: Literal["basic", "none"] = "basic"
+    flip: bool = True
+    pad_crop: int = 4   # pixels of zero padding before a random crop back to size; 0 = off
+    cutout: int = 16    # side of the square cut out; 0 = off
+
+    def validate(self, path: str) -> None:
+        _check(self.pad_crop >= 0, f"{path}.pad_crop", f"must be >= 0, got {self.pad_crop}")
+        _check(self.cutout >= 0, f"{path}.cutout", f"must be >= 0, got {self.cutout}")
+
+
+@dataclass(frozen=True)
+class GrowthConfig:
+    depth: int = 1    # layers (cells) added by the `deeper` move; the paper's N+1
+    width: int = 16   # filters/units added by the `wider` move; the paper's F+240
+
+    def validate(self, path: str) -> None:
+        _check(self.depth >= 1, f"{path}.depth", f"must be >= 1, got {self.depth}")
+        _check(self.width >= 1, f"{path}.width", f"must be >= 1, got {self.width}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    family: str = "cnn"
+    # Overrides of the family's default architecture (see `adanas.models`).
+    architecture: dict[str, Any] = field(default_factory=dict)
+    generator: str = "dynamic"
+    growth: GrowthConfig = field(default_factory=GrowthConfig)
+    candidates_per_iteration: int = 2
+    boosting_iterations: int = 3
+    # The ensemble must take a new member every iteration (the previous ensemble is not a
+    # candidate of its own).
+    force_grow: bool = True
+    ensembler: Literal["mean"] = "mean"
+    # What selection minimises on the validation split.
+    objective: Literal["validation_loss", "validation_error"] = "validation_loss"
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        _check(self.family in models.FAMILIES, p + "family",
+               f"unknown family {self.family!r}; allowed: {', '.join(models.FAMILIES)}")
+        _check(self.generator in generators.GENERATORS, p + "generator",
+               f"unknown generator {self.generator!r}; allowed: {', '.join(generators.GENERATORS)}")
+        _check(self.candidates_per_iteration >= 1, p + "candidates_per_iteration",
+               f"must be >= 1, got {self.candidates_per_iteration}")
+        _check(self.boosting_iterations >= 1, p + "boosting_iterations",
+               f"must be >= 1, got {self.boosting_iterations}")
+        self.arch()  # validates search.architecture against the family
+
+    def arch(self) -> Any:
+        """The base architecture: the family's defaults with `architecture` applied."""
+        return parse_dataclass(models.FAMILIES[self.family].arch_type, self.architecture,
+                               "search.architecture")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    batch_size: int = 32
+    # Length of each candidate's training in one iteration: steps or epochs, exactly one.
+    max_iteration_steps: int | None = None
+    train_epochs: int | None = 10
+    optimizer: Literal["momentum", "sgd", "adam", "rmsprop"] = "momentum"
+    momentum: float = 0.9
+    initial_learning_rate: float = 0.025
+    # Cosine decays to 0 over each candidate's training, restarting every iteration.
+    learning_rate_schedule: Literal["cosine", "constant"] = "cosine"
+    label_smoothing: float = 0.1
+    weight_decay: float = 5e-4
+    clip_gradients: float = 5.0  # global-norm clipping; 0 = off
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        _check(self.batch_size >= 1, p + "batch_size", f"must be >= 1, got {self.batch_size}")
+        _check((self.max_iteration_steps is None) != (self.train_epochs is None),
+               p + "train_epochs", "set exactly one of max_iteration_steps and train_epochs")
+        for name in ("max_iteration_steps", "train_epochs"):
+            value = getattr(self, name)
+            _check(value is None or value >= 1, p + name, f"must be >= 1, got {value}")
+        _check(self.initial_learning_rate > 0, p + "initial_learning_rate",
+               f"must be > 0, got {self.initial_learning_rate}")
+        _check(0.0 <= self.momentum < 1.0, p + "momentum", f"must be in [0, 1), got {self.momentum}")
+        _check(0.0 <= self.label_smoothing < 1.0, p + "label_smoothing",
+               f"must be in [0, 1), got {self.label_smoothing}")
+        _check(self.weight_decay >= 0, p + "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        _check(self.clip_gradients >= 0, p + "clip_gradients",
+               f"must be >= 0 (0 = off), got {self.clip_gradients}")
+
+
+@dataclass(frozen=True)
+class TaskResources:
+    cpu_limit: str | None = None      # Kubernetes quantity: "4", "500m"
+    memory_limit: str | None = None   # "16G", "512Mi"
+    accelerator_type: str | None = None
+    accelerator_count: int = 0
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        _check(self.cpu_limit is None or bool(_CPU_RE.match(self.cpu_limit)), p + "cpu_limit",
+               f"got {self.cpu_limit!r}; expected a CPU quantity such as '4', '0.5' or '500m'")
+        _check(self.memory_limit is None or bool(_MEMORY_RE.match(self.memory_limit)),
+               p + "memory_limit",
+               f"got {self.memory_limit!r}; expected a memory quantity such as '16G' or '512Mi'")
+        if self.accelerator_type is None:
+            _check(self.accelerator_count == 0, p + "accelerator_count",
+                   "needs accelerator_type to be set")
+        else:
+            _check(self.accelerator_type in VERTEX_ACCELERATORS, p + "accelerator_type",
+                   f"unknown accelerator {self.accelerator_type!r}; allowed: "
+                   f"{', '.join(VERTEX_ACCELERATORS)}")
+            _check(self.accelerator_count >= 1, p + "accelerator_count",
+                   f"must be >= 1 when accelerator_type is set, got {self.accelerator_count}")
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    # Data, generation, selection and evaluation steps.
+    default: TaskResources = field(
+        default_factory=lambda: TaskResources(cpu_limit="2", memory_limit="8G"))
+    # Each candidate's training task.
+    train: TaskResources = field(
+        default_factory=lambda: TaskResources(cpu_limit="4", memory_limit="16G"))
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "adanas"
+    seed: int = 0
+    # Container image repository (e.g. us-docker.pkg.dev/PROJECT/REPO/adanas); the tag is
+    # always the package version, so images and code cannot drift apart.
+    image: str = "adanas"
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+    def validate(self, path: str) -> None:
+        _check(bool(_NAME_RE.match(self.name)) and len(self.name) <= 100, "name",
+               f"got {self.name!r}; use lowercase letters, digits and hyphens (a KFP pipeline name)")
+        _check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        last = self.image.rsplit("/", 1)[-1]
+        _check(bool(self.image) and ":" not in last and "@" not in last, "image",
+               f"got {self.image!r}; give the repository without a tag: the tag is the "
+               f"package version")
+
+    def image_uri(self) -> str:
+        from adanas import __version__
+        return f"{self.image}:{__version__}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that also reads `5e-4` as a float (YAML 1.1 insists on `5.0e-4`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError("extends", f"cycle: {' -> '.join(map(str, seen + (path,)))}")
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError("<file>", f"cannot read config {path}: {e.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise ConfigError("<file>", f"{path} is not valid YAML: {e}") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError("<root>", f"{path} must hold a mapping, got {_type_name(data)}")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError("extends", f"expected a file path, got {_type_name(parent)}")
+    return merge(_read_yaml(path.parent / parent, seen + (path,)), data)
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings merge key by key, anything else in `over` replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Applies `a.b.c=value` strings (value parsed as YAML) on top of a raw config mapping."""
+    data = dict(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("<override>", f"expected KEY.PATH=VALUE, got {item!r}")
+        value = yaml.load(raw, Loader=_Loader)  # noqa: S506
+        node: dict[str, Any] = {}
+        keys = key.split(".")
+        cursor = node
+        for k in keys[:-1]:
+            cursor[k] = {}
+            cursor = cursor[k]
+        cursor[keys[-1]] = value
+        data = merge(data, node)
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    return parse_dataclass(Config, data, "")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    data = _read_yaml(Path(path))
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return from_dict(data)
+
+
+_SECTIONS = {"dataset": DatasetConfig, "augmentation": AugmentationConfig,
+             "search": SearchConfig, "training": TrainingConfig}
+
+
+def section_from_json(name: str, text: str) -> Any:
+    """One section of the config as a pipeline step receives it (JSON), validated on arrival.
+
+    Sections cross task boundaries as JSON strings: KFP turns numbers inside dict parameters
+    into floats, and an int field must stay an int.
+    """
+    return parse_dataclass(_SECTIONS[name], json.loads(text), name)
+
+
+def section_json(cfg: Config, name: str) -> str:
+    return json.dumps(dataclasses.asdict(getattr(cfg, name)), sort_keys=True)

@@ -1,0 +1,262 @@
+"""Datasets: loading (embedded digits, tfds by name, an image folder), checks, and the on-disk
+Dataset artifact that every candidate reads.
+
+The artifact is a folder:
+    train.npz, validation.npz, test.npz   x: uint8 [N, H, W, C] raw pixels, y: int64 [N]
+    meta.json                             num_classes, class_names, image_shape, split sizes,
+                                          the augmentation policy, where the data came from
+Images stay raw (0..255); every model scales them itself (see `adanas.models`), so train, eval
+and the exported ensemble cannot disagree on scaling. Augmentation runs on the fly in each
+candidate's input pipeline (fresh randomness every epoch) with the policy recorded here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adanas.config import AugmentationConfig, DatasetConfig
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+# Train/validation/test carving uses its own fixed seed: the held-out data must not change when
+# the search seed does, or runs with different seeds would be scored on different test sets.
+SPLIT_SEED = 20190314
+
+
+class DataError(ValueError):
+    """The data cannot be used as it is; the message says what is wrong and where."""
+
+
+@dataclass
+class Splits:
+    x: dict[str, np.ndarray]   # split -> uint8 [N, H, W, C]
+    y: dict[str, np.ndarray]   # split -> int64 [N]
+    num_classes: int
+    class_names: list[str]
+    source: str
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+def _carve(x: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator):
+    """Splits off `fraction` of (x, y) at random; returns (rest, carved)."""
+    order = rng.permutation(len(x))
+    n = int(round(len(x) * fraction))
+    cut, keep = order[:n], order[n:]
+    return (x[keep], y[keep]), (x[cut], y[cut])
+
+
+def load_digits(cfg: DatasetConfig) -> Splits:
+    """scikit-learn's bundled 8x8 digits (1,797 real images): no network needed."""
+    from sklearn.datasets import load_digits as _load
+    bunch = _load()
+    # Pixel values are 0..16; stretch them to 0..255 so every dataset has the same range.
+    x = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    y = bunch.target.astype(np.int64)
+    rng = np.random.default_rng(SPLIT_SEED)
+    rest, test = _carve(x, y, cfg.test_fraction, rng)
+    train, val = _carve(*rest, cfg.validation_fraction / (1.0 - cfg.test_fraction), rng)
+    return Splits({"train": train[0], "validation": val[0], "test": test[0]},
+                  {"train": train[1], "validation": val[1], "test": test[1]},
+                  10, [str(i) for i in range(10)], "sklearn.datasets.load_digits")
+
+
+def _to_numpy(ds, what: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    import tensorflow_datasets as tfds
+    if limit:
+        ds = ds.take(limit)
+    xs, ys, shape = [], [], None
+    for i, (image, label) in enumerate(tfds.as_numpy(ds)):
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[..., None]
+        if shape is None:
+            shape = image.shape
+        elif image.shape != shape:
+            raise DataError(f"{what}: inconsistent image shapes: example 0 is {shape}, example {i} "
+                            f"is {image.shape}; resize the images to one shape first")
+        xs.append(image)
+        ys.append(int(label))
+    if not xs:
+        raise DataError(f"{what}: the split is empty")
+    x = np.stack(xs)
+    if x.dtype != np.uint8:
+        raise DataError(f"{what}: images must be uint8 pixels, got {x.dtype}")
+    return x, np.asarray(ys, dtype=np.int64)
+
+
+def _assemble(found: dict[str, tuple[np.ndarray, np.ndarray]], cfg: DatasetConfig,
+              num_classes: int, class_names: list[str], source: str) -> Splits:
+    """Fills the missing validation/test split by carving it out of train."""
+    if "train" not in found:
+        raise DataError(f"{source}: no 'train' split (found: {', '.join(found) or 'none'})")
+    rng = np.random.default_rng(SPLIT_SEED)
+    train = found["train"]
+    if "test" not in found:
+        train, found["test"] = _carve(*train, cfg.test_fraction, rng)
+    if "validation" not in found:
+        train, found["validation"] = _carve(*train, cfg.validation_fraction, rng)
+    found["train"] = train
+    return Splits({k: found[k][0] for k in SPLITS}, {k: found[k][1] for k in SPLITS},
+                  num_classes, class_names, source)
+
+
+def _label_info(info, name: str) -> tuple[int, list[str]]:
+    label = info.features[info.supervised_keys[1]]
+    num_classes = getattr(label, "num_classes", None)
+    if not num_classes:
+        raise DataError(f"{name}: the label feature is not a ClassLabel; only image "
+                        f"classification datasets can be searched")
+    return int(num_classes), list(label.names)
+
+
+def load_tfds(cfg: DatasetConfig) -> Splits:
+    """Any tfds image classification dataset, through the real tfds code path."""
+    import tensorflow_datasets as tfds
+    builder = tfds.builder(cfg.name, data_dir=cfg.data_dir)
+    info = builder.info
+    keys = info.supervised_keys
+    if not keys or len(keys) != 2 or "image" not in str(keys[0]):
+        raise DataError(f"{cfg.name}: not an image classification dataset "
+                        f"(supervised keys {keys}; need (image, label))")
+    num_classes, names = _label_info(info, cfg.name)
+    # info.splits is only known once the data is prepared; assume the usual train/test otherwise.
+    available = set(info.splits.keys()) or {"train", "test"}
+    found = {}
+    for split in SPLITS:
+        if split not in available:
+            continue
+        try:
+            ds = tfds.load(cfg.name, split=split, data_dir=cfg.data_dir, download=cfg.download,
+                           as_supervised=True, shuffle_files=False)
+        except AssertionError as e:  # tfds' way of saying the files are not there
+            raise DataError(
+                f"{cfg.name}: {e}. Set dataset.download: true to let tfds download it, or prepare "
+                f"it into dataset.data_dir (a genuine archive in <data_dir>/downloads/manual "
+                f"also works)") from None
+        found[split] = _to_numpy(ds, f"{cfg.name}[{split}]", cfg.max_examples_per_split)
+    return _assemble(found, cfg, num_classes, names, f"tfds:{cfg.name}")
+
+
+def load_folder(cfg: DatasetConfig) -> Splits:
+    """Images in data_dir/<split>/<class>/*.png|jpg, read with tfds.ImageFolder (no network)."""
+    import tensorflow_datasets as tfds
+    root = Path(cfg.data_dir or "")
+    if not root.is_dir():
+        raise DataError(f"dataset.data_dir {str(root)!r} is not a folder")
+    try:
+        builder = tfds.ImageFolder(str(root))
+    except Exception as e:  # tfds raises bare ValueError/KeyError for odd layouts
+        raise DataError(f"{root}: not a <split>/<class>/<image> folder: {e}") from None
+    num_classes, names = _label_info(builder.info, str(root))
+    found = {}
+    for split in builder.info.splits.keys():
+        if split not in SPLITS:
+            log.warning("%s: ignoring split folder %r (allowed: %s)", root, split, ", ".join(SPLITS))
+            continue
+        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+        found[split] = _to_numpy(ds, f"{root}/{split}", cfg.max_examples_per_split)
+    return _assemble(found, cfg, num_classes, names, f"folder:{root}")
+
+
+def load(cfg: DatasetConfig) -> Splits:
+    if cfg.name == "digits":
+        splits = load_digits(cfg)
+        if cfg.max_examples_per_split:
+            splits.x = {k: v[:cfg.max_examples_per_split] for k, v in splits.x.items()}
+            splits.y = {k: v[:cfg.max_examples_per_split] for k, v in splits.y.items()}
+    elif cfg.name == "folder":
+        splits = load_folder(cfg)
+    else:
+        splits = load_tfds(cfg)
+    check(splits)
+    return splits
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+def check(splits: Splits) -> None:
+    """Raises DataError on data no candidate could learn from or be scored on."""
+    shape = None
+    for split in SPLITS:
+        x, y = splits.x.get(split), splits.y.get(split)
+        if x is None or len(x) == 0:
+            raise DataError(f"split {split!r} is empty")
+        if x.ndim != 4:
+            raise DataError(f"split {split!r}: images must be [N, H, W, C], got shape {x.shape}")
+        if len(x) != len(y):
+            raise DataError(f"split {split!r}: {len(x)} images but {len(y)} labels")
+        if shape is None:
+            shape = x.shape[1:]
+        elif x.shape[1:] != shape:
+            raise DataError(f"split {split!r}: image shape {x.shape[1:]} differs from the "
+                            f"train split's {shape}")
+        bad = (y < 0) | (y >= splits.num_classes)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"split {split!r}: {int(bad.sum())} labels outside [0, "
+                            f"{splits.num_classes}), e.g. example {i} has label {int(y[i])}")
+    if splits.num_classes < 2:
+        raise DataError(f"need at least 2 classes, got {splits.num_classes}")
+
+
+def check_augmentation(aug: AugmentationConfig, image_shape: tuple[int, ...]) -> None:
+    side = min(image_shape[:2])
+    if aug.policy == "none":
+        return
+    if aug.cutout > side:
+        raise DataError(f"augmentation.cutout {aug.cutout} is larger than the {image_shape[0]}x"
+                        f"{image_shape[1]} images; use at most {side}")
+    if aug.pad_crop >= side:
+        raise DataError(f"augmentation.pad_crop {aug.pad_crop} must be smaller than the image "
+                        f"side {side}")
+
+
+# --- the artifact ------------------------------------------------------------------------------
+
+def save(splits: Splits, aug: AugmentationConfig, out_dir: str | os.PathLike,
+         dataset_name: str) -> dict[str, Any]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        np.savez(out / f"{split}.npz", x=splits.x[split], y=splits.y[split])
+    meta = {
+        "dataset": dataset_name,
+        "source": splits.source,
+        "num_classes": splits.num_classes,
+        "class_names": splits.class_names,
+        "image_shape": list(splits.x["train"].shape[1:]),
+        "splits": {k: int(len(splits.y[k])) for k in SPLITS},
+        "augmentation": dataclasses.asdict(aug),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def prepare(dataset: DatasetConfig, augmentation: AugmentationConfig,
+            out_dir: str | os.PathLike) -> dict[str, Any]:
+    """The augment step: load, check, record the policy, write the Dataset artifact."""
+    splits = load(dataset)
+    check_augmentation(augmentation, splits.x["train"].shape[1:])
+    meta = save(splits, augmentation, out_dir, dataset.name)
+    log.info("dataset %s: %s images of shape %s, %d classes", dataset.name, meta["splits"],
+             meta["image_shape"], meta["num_classes"])
+    return meta
+
+
+def read_meta(dataset_dir: str | os.PathLike) -> dict[str, Any]:
+    return json.loads((Path(dataset_dir) / "meta.json").read_text())
+
+
+def read_split(dataset_dir: str | os.PathLike, split: str, labels_only: bool = False):
+    with np.load(Path(dataset_dir) / f"{split}.npz") as f:
+        return f["y"] if labels_only else (f["x"], f["y"])

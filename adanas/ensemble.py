@@ -1,0 +1,172 @@
+"""Ensemble selection from cached logits (NumPy only: no model is re-run to select).
+
+At iteration t the ensemble f_{t-1} has members h_1..h_{t-1}, frozen. Each new candidate h_j
+forms the candidate ensemble f_{t-1} + h_j, whose output is the uniform mean of its members'
+logits. The winner minimises the objective on the validation split. Unless `force_grow` is set,
+the unchanged previous ensemble competes too (the library's candidate at index 0), so an
+iteration whose candidates would all make things worse adds nobody.
+
+The ensemble artifact is a folder:
+    ensemble.json                 members (spec, metrics, artifact uri), per-iteration history
+    member_logits_validation.npy  float32 [M, N_val, C]: cached, so selection never re-runs a model
+    member_logits_test.npy        float32 [M, N_test, C]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from adanas import data
+
+log = logging.getLogger(__name__)
+
+KEEP_PREVIOUS = -1
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean softmax cross-entropy (natural log) of integer labels."""
+    lp = log_softmax(np.asarray(logits, dtype=np.float64))
+    return float(-lp[np.arange(len(labels)), labels].mean())
+
+
+def error_rate(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((np.argmax(logits, axis=-1) != labels).mean())
+
+
+def objective(logits: np.ndarray, labels: np.ndarray, name: str) -> float:
+    if name == "validation_loss":
+        return cross_entropy(logits, labels)
+    if name == "validation_error":
+        return error_rate(logits, labels)
+    raise ValueError(f"unknown objective {name!r}")
+
+
+def choose(previous: np.ndarray | None, candidates: list[np.ndarray], labels: np.ndarray,
+           force_grow: bool, objective_name: str) -> tuple[int, list[float], float | None]:
+    """Picks the candidate whose ensemble with the previous members scores best.
+
+    previous: [M, N, C] logits of the frozen members (None or M = 0 at the first iteration).
+    candidates: each [N, C]. Returns (winner index or KEEP_PREVIOUS, each candidate ensemble's
+    objective, the previous ensemble's objective or None). Ties go to the lower index.
+    """
+    m = 0 if previous is None else len(previous)
+    total = np.zeros_like(candidates[0], dtype=np.float64) if m == 0 else previous.sum(axis=0, dtype=np.float64)
+    scores = [objective((total + c) / (m + 1), labels, objective_name) for c in candidates]
+    best = int(np.argmin(scores))
+    prev_score = None if m == 0 else objective(total / m, labels, objective_name)
+    if prev_score is not None and not force_grow and prev_score <= scores[best]:
+        return KEEP_PREVIOUS, scores, prev_score
+    return best, scores, prev_score
+
+
+# --- artifact paths ----------------------------------------------------------------------------
+
+_MOUNTS = {"gs://": "/gcs/", "s3://": "/s3/", "minio://": "/minio/"}
+
+
+def uri_to_path(uri: str) -> str:
+    """Where a task sees an artifact uri on its file system (KFP's mount conventions)."""
+    for prefix, mount in _MOUNTS.items():
+        if uri.startswith(prefix):
+            return mount + uri[len(prefix):]
+    return uri
+
+
+def read_state(ensemble_dir: str | os.PathLike | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(ensemble.json, {split: [M, N, C] logits}) of an ensemble artifact; empty for f_0 = 0."""
+    if ensemble_dir is None:
+        return {"members": [], "history": []}, {}
+    d = Path(ensemble_dir)
+    state = json.loads((d / "ensemble.json").read_text())
+    logits = {s: np.load(d / f"member_logits_{s}.npy") for s in ("validation", "test")}
+    return state, logits
+
+
+def read_candidate(candidate_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    d = Path(candidate_dir)
+    info = json.loads((d / "candidate.json").read_text())
+    logits = {s: np.load(d / f"logits_{s}.npy") for s in ("validation", "test")}
+    return info, logits
+
+
+# --- the select step ---------------------------------------------------------------------------
+
+def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
+                candidate_dirs: list[str], candidate_uris: list[str],
+                previous_dir: str | os.PathLike | None, out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Chooses this iteration's member and writes the new ensemble artifact. Returns its summary."""
+    y_val = data.read_split(dataset_dir, "validation", labels_only=True)
+    y_test = data.read_split(dataset_dir, "test", labels_only=True)
+    state, prev_logits = read_state(previous_dir)
+    cands = [read_candidate(d) for d in candidate_dirs]
+    if not cands:
+        raise ValueError(f"iteration {iteration}: no candidate was trained")
+    winner, scores, prev_score = choose(prev_logits.get("validation"),
+                                        [c[1]["validation"] for c in cands], y_val,
+                                        search.force_grow, search.objective)
+
+    members = list(state["members"])
+    logits = {s: prev_logits.get(s) for s in ("validation", "test")}
+    if winner != KEEP_PREVIOUS:
+        info, cand_logits = cands[winner]
+        members.append({**info, "uri": candidate_uris[winner]})
+        for s in logits:
+            new = cand_logits[s][None].astype(np.float32)
+            logits[s] = new if logits[s] is None else np.concatenate([logits[s], new])
+
+    ens_val, ens_test = logits["validation"].mean(axis=0), logits["test"].mean(axis=0)
+    best_single = min(cands, key=lambda c: c[0]["metrics"]["validation_loss"])[0]
+    entry = {
+        "iteration": iteration,
+        "chosen": None if winner == KEEP_PREVIOUS else cands[winner][0]["spec"]["name"],
+        "chosen_arch": None if winner == KEEP_PREVIOUS else cands[winner][0]["spec"]["arch_str"],
+        "previous_objective": prev_score,
+        "candidates": [
+            {"name": c[0]["spec"]["name"], "arch": c[0]["spec"]["arch_str"],
+             "move": c[0]["spec"]["move"], "ensemble_objective": s, **c[0]["metrics"]}
+            for c, s in zip(cands, scores)
+        ],
+        "best_single": {"name": best_single["spec"]["name"], "arch": best_single["spec"]["arch_str"],
+                        "test_error": best_single["metrics"]["test_error"]},
+        "ensemble": {
+            "size": len(members),
+            "params": int(sum(m["metrics"]["params"] for m in members)),
+            "objective": search.objective,
+            "validation_loss": cross_entropy(ens_val, y_val),
+            "validation_error": error_rate(ens_val, y_val),
+            # Reported, never used to select.
+            "test_error": error_rate(ens_test, y_test),
+        },
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for s, arr in logits.items():
+        np.save(out / f"member_logits_{s}.npy", arr)
+    new_state = {"iteration": iteration, "members": members, "history": state["history"] + [entry]}
+    (out / "ensemble.json").write_text(json.dumps(new_state, indent=2))
+    log.info("iteration %d: chose %s (%s); ensemble of %d: validation error %.4f, test error %.4f",
+             iteration, entry["chosen"], entry["chosen_arch"], len(members),
+             entry["ensemble"]["validation_error"], entry["ensemble"]["test_error"])
+    return entry
+
+
+def last_chosen_spec(ensemble_dir: str | os.PathLike | None) -> dict[str, Any] | None:
+    """The spec of the most recently added member: what the dynamic generator grows."""
+    state, _ = read_state(ensemble_dir) if ensemble_dir else ({"members": []}, {})
+    return state["members"][-1]["spec"] if state["members"] else None
+
+
+def resolve_members(state: dict[str, Any],
+                    to_path: Callable[[str], str] = uri_to_path) -> list[tuple[dict[str, Any], str]]:
+    return [(m, to_path(m["uri"])) for m in state["members"]]

@@ -1,0 +1,143 @@
+"""Candidate families: a named registry of architecture spaces.
+
+A family has an architecture dataclass (validated like the config), a Keras 3 builder, and the
+growth moves the `dynamic` generator applies (`deeper`, `wider`). Every model takes raw images
+(0..255, any dtype) and scales them to [-1, 1] itself, so training, evaluation and the exported
+ensemble see the same scaling. Models output logits.
+
+Keras is imported inside the builders so that the generator and selection steps, which only
+need the registry, never pay for TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+@dataclass(frozen=True)
+class CnnArch:
+    num_layers: int = 2     # conv-BN-ReLU blocks; a 2x2 max-pool (and twice the filters) follows
+                            # every second block while the feature map is at least 4 pixels
+    filters: int = 16       # filters of the first block
+    kernel_size: int = 3
+    dense_units: int = 0    # hidden dense layer before the logits; 0 = none
+    dropout: float = 0.0
+
+    def validate(self, path: str) -> None:
+        _positive(self, path, "num_layers", "filters", "kernel_size")
+        _dense_and_dropout(self, path)
+
+    def describe(self) -> str:
+        return f"cnn({self.num_layers}@{self.filters})"
+
+
+@dataclass(frozen=True)
+class DnnArch:
+    num_layers: int = 1     # hidden dense ReLU layers
+    units: int = 64
+    dropout: float = 0.0
+
+    def validate(self, path: str) -> None:
+        _positive(self, path, "num_layers", "units")
+        _dense_and_dropout(self, path)
+
+    def describe(self) -> str:
+        return f"dnn({self.num_layers}@{self.units})"
+
+
+def _positive(arch: Any, path: str, *names: str) -> None:
+    from adanas.config import ConfigError
+    for name in names:
+        if getattr(arch, name) < 1:
+            raise ConfigError(f"{path}.{name}", f"must be >= 1, got {getattr(arch, name)}")
+
+
+def _dense_and_dropout(arch: Any, path: str) -> None:
+    from adanas.config import ConfigError
+    if getattr(arch, "dense_units", 0) < 0:
+        raise ConfigError(f"{path}.dense_units", f"must be >= 0, got {arch.dense_units}")
+    if not 0.0 <= arch.dropout < 1.0:
+        raise ConfigError(f"{path}.dropout", f"must be in [0, 1), got {arch.dropout}")
+
+
+def _regularizer(weight_decay: float):
+    import keras
+    # The original adds weight_decay * sum(tf.nn.l2_loss(w)) = weight_decay * sum(w^2) / 2.
+    return keras.regularizers.L2(weight_decay / 2.0) if weight_decay > 0 else None
+
+
+def _head(x, arch: Any, num_classes: int, weight_decay: float):
+    import keras
+    reg = _regularizer(weight_decay)
+    if getattr(arch, "dense_units", 0):
+        x = keras.layers.Dense(arch.dense_units, activation="relu", kernel_regularizer=reg)(x)
+    if arch.dropout:
+        x = keras.layers.Dropout(arch.dropout)(x)
+    return keras.layers.Dense(num_classes, kernel_regularizer=reg, name="logits")(x)
+
+
+def _inputs(input_shape: tuple[int, ...]):
+    import keras
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    return inputs, keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
+
+
+def build_cnn(arch: CnnArch, input_shape, num_classes: int, weight_decay: float, name: str):
+    import keras
+    reg = _regularizer(weight_decay)
+    inputs, x = _inputs(input_shape)
+    size, filters = min(input_shape[:2]), arch.filters
+    for i in range(arch.num_layers):
+        x = keras.layers.Conv2D(filters, arch.kernel_size, padding="same", use_bias=False,
+                                kernel_regularizer=reg)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+        if i % 2 == 1 and i < arch.num_layers - 1 and size >= 4:
+            x = keras.layers.MaxPooling2D(2)(x)
+            size, filters = size // 2, filters * 2
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, _head(x, arch, num_classes, weight_decay), name=name)
+
+
+def build_dnn(arch: DnnArch, input_shape, num_classes: int, weight_decay: float, name: str):
+    import keras
+    reg = _regularizer(weight_decay)
+    inputs, x = _inputs(input_shape)
+    x = keras.layers.Flatten()(x)
+    for _ in range(arch.num_layers):
+        x = keras.layers.Dense(arch.units, activation="relu", kernel_regularizer=reg)(x)
+    return keras.Model(inputs, _head(x, arch, num_classes, weight_decay), name=name)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    arch_type: type
+    build: Callable[..., Any]
+    depth_field: str   # what `deeper` grows
+    width_field: str   # what `wider` grows
+
+    def grow(self, arch: Any, depth: int = 0, width: int = 0) -> Any:
+        """`arch` made `depth` layers deeper and `width` filters/units wider."""
+        return dataclasses.replace(arch, **{
+            self.depth_field: getattr(arch, self.depth_field) + depth,
+            self.width_field: getattr(arch, self.width_field) + width,
+        })
+
+    def arch_from_dict(self, data: dict[str, Any]) -> Any:
+        from adanas.config import parse_dataclass
+        return parse_dataclass(self.arch_type, data, "architecture")
+
+
+FAMILIES: dict[str, Family] = {
+    "cnn": Family("cnn", CnnArch, build_cnn, depth_field="num_layers", width_field="filters"),
+    "dnn": Family("dnn", DnnArch, build_dnn, depth_field="num_layers", width_field="units"),
+}
+
+
+def build_model(candidate: dict[str, Any], input_shape, num_classes: int, weight_decay: float):
+    """Builds the Keras model of a candidate spec (as produced by `adanas.generators`)."""
+    family = FAMILIES[candidate["family"]]
+    arch = family.arch_from_dict(candidate["arch"])
+    return family.build(arch, tuple(input_shape), num_classes, weight_decay, candidate["name"])

@@ -1,0 +1,37 @@
+"""Plain-text tables of a search report (as written by `adanas.evaluate`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub-flavoured Markdown table, columns padded so it also reads well in a terminal."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+
+    return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+                     + [line(r) for r in cells[1:]])
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100.0 * x:.2f}%"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    rows = [[it["iteration"], it["chosen"] or "(kept previous)", it["chosen_arch"] or "-",
+             it["ensemble_size"], f"{it['ensemble_params']:,}", _pct(it["validation_error"]),
+             _pct(it["test_error"]), _pct(it["best_single_test_error"])]
+            for it in report["iterations"]]
+    best = report["best_single_candidate"]
+    return "\n".join([
+        table(["iter", "chosen", "architecture", "members", "params", "ens. val error",
+               "ens. test error", "best single test error"], rows),
+        "",
+        f"Final ensemble: {report['ensemble_size']} members, {report['total_params']:,} params, "
+        f"test error {_pct(report['test_error'])} on {report['test_examples']} examples "
+        f"(best single candidate {best['name']} {best['arch']}: {_pct(best['test_error'])}).",
+    ])

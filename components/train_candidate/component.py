@@ -1,0 +1,31 @@
+"""Train step: one candidate subnetwork, in its own task (and on its own accelerator)."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+
+def train_candidate(candidate: str, training: str, dataset: Input[Dataset],
+                    model: Output[Model], metrics: Output[Metrics]):
+    """Trains one candidate; writes the model, its validation/test logits and its metrics.
+
+    Args:
+        candidate: a JSON spec from the generate step.
+        training: the `training` section of an AdaNAS config, as JSON.
+        dataset: the augment step's Dataset artifact.
+        model: model.keras, logits_validation.npy, logits_test.npy, candidate.json.
+        metrics: loss, error, params, train seconds.
+    """
+    import json
+
+    from adanas import config, train
+
+    spec = json.loads(candidate)
+    values = train.train_candidate(spec, config.section_from_json("training", training),
+                                   dataset.path, model.path)
+    model.metadata.update({"name": spec["name"], "arch": spec["arch_str"]})
+    for key, value in values.items():
+        metrics.log_metric(key, value)
+
+
+def make(image: str):
+    return dsl.component(train_candidate, base_image=image, install_kfp_package=False)

@@ -1,0 +1,168 @@
+"""The `adanas` command: validate, run locally, compile, submit to Vertex AI, export components."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pipelines import DEFAULT_CONFIG
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=str(DEFAULT_CONFIG),
+                   help="search config YAML (default: the embedded digits config, %(default)s)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set training.train_epochs=2 "
+                        "(repeatable; VALUE is read as YAML)")
+
+
+def _load(args):
+    from adanas.config import load_config
+    return load_config(args.config, args.overrides)
+
+
+def cmd_validate(args) -> int:
+    cfg = _load(args)
+    print(json.dumps(cfg.to_dict(), indent=2) if args.show else f"{args.config}: OK")
+    return 0
+
+
+def cmd_run(args) -> int:
+    cfg = _load(args)  # before any compute: a bad config fails here
+    from adanas.report import format_report
+    from pipelines.local_run import run_local
+
+    # Child task processes inherit this: keep TensorFlow's C++ start-up chatter out of the logs.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(f"AdaNAS: running {cfg.name!r} locally ({cfg.search.boosting_iterations} iterations x "
+          f"{cfg.search.candidates_per_iteration} candidates, dataset {cfg.dataset.name}); "
+          f"outputs under {args.pipeline_root}", flush=True)
+    report, report_dir = run_local(cfg, args.pipeline_root, enable_caching=args.cache)
+    print("\n" + format_report(report))
+    print(f"\nWall time {report['wall_seconds']:.0f}s. Report: {report_dir}/report.md; "
+          f"exported ensemble: {report['model']}")
+    return 0
+
+
+def cmd_compile(args) -> int:
+    cfg = _load(args)
+    from pipelines.adanas_pipeline import compile_pipeline
+    out = compile_pipeline(cfg, args.output or f"build/{cfg.name}.yaml")
+    print(f"compiled {cfg.name} ({cfg.image_uri()}) -> {out}")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from pipelines import vertex
+    labels = vertex.parse_labels(args.label)
+    template = args.template
+    if template is None:
+        cfg = _load(args)
+        from pipelines.adanas_pipeline import compile_pipeline
+        template = compile_pipeline(cfg, args.output or f"build/{cfg.name}.yaml")
+    job = vertex.submit(template, project=args.project, region=args.region,
+                        pipeline_root=args.pipeline_root, display_name=args.display_name,
+                        job_id=args.job_id, service_account=args.service_account,
+                        network=args.network, labels=labels, enable_caching=args.cache,
+                        api_endpoint=args.api_endpoint)
+    print(f"submitted {job.resource_name}\n{vertex.console_url(job)}")
+    return 0
+
+
+def cmd_components(args) -> int:
+    import components
+    from adanas import __version__
+    image = args.image or components.DEFAULT_IMAGE
+    if args.image and ":" not in args.image.rsplit("/", 1)[-1]:
+        image = f"{args.image}:{__version__}"
+    for path in components.export_specs(args.output_dir, image):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adanas",
+        description="AdaNet-style ensemble neural architecture search as a KFP v2 pipeline.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a config and exit",
+                       description="Load and validate a config; errors name the key path.")
+    _config_args(p)
+    p.add_argument("--show", action="store_true", help="print the full config with defaults")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("run", help="run the pipeline locally (kfp.local)",
+                       description="Run the whole search on this machine with kfp.local's "
+                                   "SubprocessRunner (no cloud, no network) and print a "
+                                   "per-iteration table.")
+    _config_args(p)
+    p.add_argument("--pipeline-root", default="runs/local",
+                   help="where task outputs are written (default: %(default)s)")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=False,
+                   help="reuse outputs of tasks already run with the same inputs "
+                        "(default: off)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compile", help="compile the pipeline to YAML",
+                       description="Compile the pipeline for a config to a KFP v2 YAML "
+                                   "(what Vertex AI Pipelines and KFP run).")
+    _config_args(p)
+    p.add_argument("--output", help="output YAML (default: build/<config name>.yaml)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("submit", help="compile and submit to Vertex AI Pipelines",
+                       description="Compile the config (or take --template) and create a "
+                                   "Vertex AI PipelineJob. Uses Application Default Credentials.")
+    _config_args(p)
+    p.add_argument("--template", help="an already compiled pipeline YAML to submit instead")
+    p.add_argument("--output", help="where to write the compiled YAML (default: build/<name>.yaml)")
+    p.add_argument("--project", required=True, help="Google Cloud project ID")
+    p.add_argument("--region", required=True, help="Vertex AI region, e.g. us-central1")
+    p.add_argument("--pipeline-root", required=True,
+                   help="gs:// folder for the pipeline's artifacts")
+    p.add_argument("--service-account", help="service account the pipeline runs as")
+    p.add_argument("--network", help="VPC network to peer, projects/NUMBER/global/networks/NAME")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="job label (repeatable)")
+    p.add_argument("--display-name", help="job display name (default: the pipeline name)")
+    p.add_argument("--job-id", help="job ID (default: generated by the client)")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="let Vertex AI reuse results of identical tasks (default: on)")
+    p.add_argument("--api-endpoint",
+                   help="Vertex AI API endpoint (default: the region's; for private endpoints "
+                        "and tests)")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("components", help="export each component's YAML spec for reuse",
+                       description="Write one YAML spec per component; load them in your own "
+                                   "pipelines with kfp.components.load_component_from_file.")
+    p.add_argument("--output-dir", default="build/components",
+                   help="folder for the specs (default: %(default)s)")
+    p.add_argument("--image", help="image repository (or repository:tag) the components run in "
+                                   "(default: adanas:<version>)")
+    p.set_defaults(func=cmd_components)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    from adanas.config import ConfigError
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"adanas: config error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"adanas: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

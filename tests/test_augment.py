@@ -1,0 +1,57 @@
+"""On-the-fly augmentation: each op does what it says, deterministically."""
+
+import numpy as np
+import tensorflow as tf
+
+from adanas import augment
+
+POLICY = {"policy": "basic", "flip": False, "pad_crop": 0, "cutout": 0}
+
+
+def _apply(policy, image, seed=(1, 2)):
+    return augment.augment_fn(policy, image.shape)(tf.constant(image), tf.constant(seed, tf.int64)).numpy()
+
+
+def test_none_and_empty_policies_are_identity():
+    image = np.random.default_rng(0).uniform(0, 255, (6, 6, 3)).astype(np.float32)
+    np.testing.assert_array_equal(_apply({**POLICY, "policy": "none", "cutout": 3}, image), image)
+    np.testing.assert_array_equal(_apply(POLICY, image), image)
+
+
+def test_flip_is_a_mirror_or_nothing():
+    image = np.arange(16, dtype=np.float32).reshape(4, 4, 1)
+    outs = {_apply({**POLICY, "flip": True}, image, (s, 0)).tobytes() for s in range(20)}
+    assert outs == {image.tobytes(), image[:, ::-1].tobytes()}
+
+
+def test_pad_crop_shifts_content_within_padding():
+    image = np.full((6, 6, 1), 200, np.float32)
+    out = _apply({**POLICY, "pad_crop": 2}, image, (3, 4))
+    assert out.shape == (6, 6, 1)
+    # Zero padding only enters from at most 2 pixels at the edges.
+    assert (out[2:4, 2:4] == 200).all()
+    shifts = {_apply({**POLICY, "pad_crop": 2}, image, (s, 1)).sum() for s in range(20)}
+    assert len(shifts) > 1
+
+
+def test_cutout_fills_a_clipped_square():
+    image = np.zeros((8, 8, 1), np.float32)
+    for s in range(10):
+        out = _apply({**POLICY, "cutout": 4}, image, (s, 9))
+        filled = out[..., 0] == augment.CUTOUT_FILL
+        assert 1 <= filled.sum() <= 16
+        rows, cols = np.nonzero(filled)
+        assert filled[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+
+
+def test_training_dataset_is_deterministic():
+    x = np.random.default_rng(0).integers(0, 255, (10, 6, 6, 1), dtype=np.uint8)
+    y = np.arange(10) % 3
+    policy = {**POLICY, "flip": True, "pad_crop": 1, "cutout": 2}
+    a = [b[0].numpy() for b in augment.training_dataset(x, y, 3, 4, policy, seed=5).take(3)]
+    b = [b[0].numpy() for b in augment.training_dataset(x, y, 3, 4, policy, seed=5).take(3)]
+    c = [b[0].numpy() for b in augment.training_dataset(x, y, 3, 4, policy, seed=6).take(3)]
+    np.testing.assert_array_equal(np.stack(a), np.stack(b))
+    assert not np.array_equal(np.stack(a), np.stack(c))
+    batch_x, batch_y = next(iter(augment.training_dataset(x, y, 3, 4, policy, seed=5)))
+    assert batch_x.shape == (4, 6, 6, 1) and batch_y.shape == (4, 3)

@@ -1,0 +1,34 @@
+"""The whole pipeline, run for real by kfp.local's SubprocessRunner on a tiny config."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from adanas import config, data
+from pipelines.local_run import run_local
+from conftest import tiny_config_dict
+
+pytestmark = pytest.mark.slow
+
+
+def test_pipeline_runs_locally_and_grows_the_ensemble(tmp_path):
+    cfg = config.from_dict(tiny_config_dict())
+    report, report_dir = run_local(cfg, tmp_path / "root")
+    assert [it["ensemble_size"] for it in report["iterations"]] == [1, 2]
+    assert [it["chosen"].split("_")[0] for it in report["iterations"]] == ["i0", "i1"]
+    assert report["ensemble_size"] == 2 and 0.0 <= report["test_error"] <= 1.0
+    assert report["logit_drift"] < 1e-3
+    assert (report_dir / "report.md").exists()
+
+    # The exported ensemble loads and reproduces the reported test error on raw images.
+    model = keras.saving.load_model(report["model"])
+    dataset_dir = next((tmp_path / "root").glob("*/augment-data/dataset"))
+    x, y = data.read_split(dataset_dir, "test")
+    err = float((model.predict(x, verbose=0).argmax(-1) != y).mean())
+    assert err == pytest.approx(report["test_error"])
+
+    # Every candidate was trained in its own task folder, one per ParallelFor iteration.
+    trained = sorted(p.parent.parent.name for p in (tmp_path / "root").glob("*/*/train-candidate*/model/candidate.json"))
+    assert len(trained) == 4
