@@ -43,8 +43,9 @@ submit: $(STAMP)  ## submit to Vertex AI: PROJECT=... REGION=... PIPELINE_ROOT=g
 	@test -n "$(PROJECT)" -a -n "$(REGION)" -a -n "$(PIPELINE_ROOT)" || { echo "set PROJECT, REGION and PIPELINE_ROOT"; exit 2; }
 	$(VENV)/bin/adanas submit --config $(CONFIG) --project $(PROJECT) --region $(REGION) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
 
-bench: $(STAMP)  ## measure `make run` wall time vs time inside tasks; rewrites BENCHMARKS.md
+bench: $(STAMP)  ## run the benchmarks (about 5 minutes) and rewrite their tables in BENCHMARKS.md
 	$(PY) benchmarks/orchestration.py --write BENCHMARKS.md
+	$(PY) benchmarks/selection.py --write BENCHMARKS.md
 
 clean:  ## remove build outputs and local runs (keeps .venv)
 	rm -rf build runs .pytest_cache

@@ -198,9 +198,19 @@ class SearchConfig:
     # The ensemble must take a new member every iteration (the previous ensemble is not a
     # candidate of its own).
     force_grow: bool = True
-    ensembler: Literal["mean"] = "mean"
-    # What selection minimises on the validation split.
+    # `mean`: uniform average of member logits. `weighted`: mixture weights fitted on the
+    # validation split's cached logits by minimising the AdaNet objective (adanas.ensemblers).
+    ensembler: Literal["mean", "weighted"] = "mean"
+    # What selection minimises on the validation split. With `weighted` it is the AdaNet
+    # objective, whose data term is the validation loss: only `validation_loss` is allowed.
     objective: Literal["validation_loss", "validation_error"] = "validation_loss"
+    # `weighted` only: one weight per member, per member and class, or a C x C matrix per member.
+    mixture_weight_type: Literal["scalar", "vector", "matrix"] = "scalar"
+    adanet_lambda: float = 0.0   # complexity penalty: (lambda * r(h) + beta) * |w|_1
+    adanet_beta: float = 0.0
+    use_bias: bool = False
+    # r(h): sqrt of the member's depth (layers or cells), log of its parameter count, or none.
+    complexity: Literal["sqrt_depth", "log_params", "none"] = "sqrt_depth"
 
     def validate(self, path: str) -> None:
         p = f"{path}."
@@ -212,6 +222,10 @@ class SearchConfig:
                f"must be >= 1, got {self.candidates_per_iteration}")
         _check(self.boosting_iterations >= 1, p + "boosting_iterations",
                f"must be >= 1, got {self.boosting_iterations}")
+        _check(self.adanet_lambda >= 0, p + "adanet_lambda", f"must be >= 0, got {self.adanet_lambda}")
+        _check(self.adanet_beta >= 0, p + "adanet_beta", f"must be >= 0, got {self.adanet_beta}")
+        _check(self.ensembler != "weighted" or self.objective == "validation_loss", p + "objective",
+               "must be 'validation_loss' with the weighted ensembler (its data term)")
         self.arch()  # validates search.architecture against the family
 
     def arch(self) -> Any:

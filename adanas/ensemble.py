@@ -1,13 +1,15 @@
 """Ensemble selection from cached logits (NumPy only: no model is re-run to select).
 
 At iteration t the ensemble f_{t-1} has members h_1..h_{t-1}, frozen. Each new candidate h_j
-forms the candidate ensemble f_{t-1} + h_j, whose output is the uniform mean of its members'
-logits. The winner minimises the objective on the validation split. Unless `force_grow` is set,
+forms the candidate ensemble f_{t-1} + h_j, whose output combines its members' logits with the
+configured ensembler (`mean`, or mixture weights fitted to the AdaNet objective: see
+adanas.ensemblers). The winner minimises the objective on the validation split. Unless `force_grow` is set,
 the unchanged previous ensemble competes too (the library's candidate at index 0), so an
 iteration whose candidates would all make things worse adds nobody.
 
 The ensemble artifact is a folder:
-    ensemble.json                 members (spec, metrics, artifact uri), per-iteration history
+    ensemble.json                 members (spec, metrics, artifact uri), mixture weights and bias,
+                                  per-iteration history
     member_logits_validation.npy  float32 [M, N_val, C]: cached, so selection never re-runs a model
     member_logits_test.npy        float32 [M, N_test, C]
 """
@@ -22,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from adanas import data
+from adanas import data, ensemblers
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +54,53 @@ def objective(logits: np.ndarray, labels: np.ndarray, name: str) -> float:
     raise ValueError(f"unknown objective {name!r}")
 
 
-def choose(previous: np.ndarray | None, candidates: list[np.ndarray], labels: np.ndarray,
-           force_grow: bool, objective_name: str) -> tuple[int, list[float], float | None]:
+def mean_mixture(stack: np.ndarray, labels: np.ndarray, objective_name: str) -> ensemblers.Mixture:
+    """The uniform `mean` ensembler as a Mixture (scalar weights 1/M, no bias)."""
+    m, _, c = stack.shape
+    w = ensemblers.uniform(m, c, "scalar")
+    logits = stack.mean(axis=0)
+    value = objective(logits, labels, objective_name)
+    return ensemblers.Mixture(w, np.zeros(c), value, cross_entropy(logits, labels))
+
+
+def scorer(search, labels: np.ndarray) -> Callable[[np.ndarray, list[dict[str, Any]]], ensemblers.Mixture]:
+    """Score(stack [M, N, C], member infos) -> Mixture, per the configured ensembler."""
+    if search.ensembler == "mean":
+        return lambda stack, infos: mean_mixture(stack, labels, search.objective)
+
+    def weighted(stack, infos):
+        r = [ensemblers.complexity(search.complexity, _depth(i["spec"]), i["metrics"]["params"])
+             for i in infos]
+        return ensemblers.fit(stack, labels, search.mixture_weight_type, search.adanet_lambda,
+                              search.adanet_beta, r, search.use_bias)
+
+    return weighted
+
+
+def _depth(spec: dict[str, Any]) -> int:
+    from adanas import models
+    family = models.FAMILIES.get(spec["family"])
+    return int(spec["arch"].get(family.depth_field, 1)) if family else 1
+
+
+def choose(previous: np.ndarray | None, candidates: list[np.ndarray], force_grow: bool,
+           score: Callable[[np.ndarray, int | None], ensemblers.Mixture]):
     """Picks the candidate whose ensemble with the previous members scores best.
 
-    previous: [M, N, C] logits of the frozen members (None or M = 0 at the first iteration).
-    candidates: each [N, C]. Returns (winner index or KEEP_PREVIOUS, each candidate ensemble's
-    objective, the previous ensemble's objective or None). Ties go to the lower index.
+    previous: [M, N, C] logits of the frozen members (None at the first iteration).
+    candidates: each [N, C]. score(stack, candidate index or None for the previous ensemble)
+    returns the fitted Mixture. Returns (winner index or KEEP_PREVIOUS, each candidate
+    ensemble's Mixture, the previous ensemble's Mixture or None). Ties go to the lower index.
     """
-    m = 0 if previous is None else len(previous)
-    total = np.zeros_like(candidates[0], dtype=np.float64) if m == 0 else previous.sum(axis=0, dtype=np.float64)
-    scores = [objective((total + c) / (m + 1), labels, objective_name) for c in candidates]
-    best = int(np.argmin(scores))
-    prev_score = None if m == 0 else objective(total / m, labels, objective_name)
-    if prev_score is not None and not force_grow and prev_score <= scores[best]:
-        return KEEP_PREVIOUS, scores, prev_score
-    return best, scores, prev_score
+    def stack(c):
+        return c[None] if previous is None or len(previous) == 0 else np.concatenate([previous, c[None]])
+
+    mixtures = [score(stack(c), j) for j, c in enumerate(candidates)]
+    best = int(np.argmin([mx.objective for mx in mixtures]))
+    prev = None if previous is None or len(previous) == 0 else score(previous, None)
+    if prev is not None and not force_grow and prev.objective <= mixtures[best].objective:
+        return KEEP_PREVIOUS, mixtures, prev
+    return best, mixtures, prev
 
 
 # --- artifact paths ----------------------------------------------------------------------------
@@ -112,11 +145,15 @@ def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
     cands = [read_candidate(d) for d in candidate_dirs]
     if not cands:
         raise ValueError(f"iteration {iteration}: no candidate was trained")
-    winner, scores, prev_score = choose(prev_logits.get("validation"),
-                                        [c[1]["validation"] for c in cands], y_val,
-                                        search.force_grow, search.objective)
-
+    score_fn = scorer(search, y_val)
     members = list(state["members"])
+
+    def score(stack, j):
+        return score_fn(stack, members if j is None else members + [cands[j][0]])
+
+    winner, mixtures, prev_mix = choose(prev_logits.get("validation"),
+                                        [c[1]["validation"] for c in cands], search.force_grow, score)
+    mixture = prev_mix if winner == KEEP_PREVIOUS else mixtures[winner]
     logits = {s: prev_logits.get(s) for s in ("validation", "test")}
     if winner != KEEP_PREVIOUS:
         info, cand_logits = cands[winner]
@@ -125,24 +162,25 @@ def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
             new = cand_logits[s][None].astype(np.float32)
             logits[s] = new if logits[s] is None else np.concatenate([logits[s], new])
 
-    ens_val, ens_test = logits["validation"].mean(axis=0), logits["test"].mean(axis=0)
+    ens_val, ens_test = (mixture.combine(logits[s].astype(np.float64)) for s in ("validation", "test"))
     best_single = min(cands, key=lambda c: c[0]["metrics"]["validation_loss"])[0]
     entry = {
         "iteration": iteration,
         "chosen": None if winner == KEEP_PREVIOUS else cands[winner][0]["spec"]["name"],
         "chosen_arch": None if winner == KEEP_PREVIOUS else cands[winner][0]["spec"]["arch_str"],
-        "previous_objective": prev_score,
+        "previous_objective": None if prev_mix is None else prev_mix.objective,
         "candidates": [
             {"name": c[0]["spec"]["name"], "arch": c[0]["spec"]["arch_str"],
-             "move": c[0]["spec"]["move"], "ensemble_objective": s, **c[0]["metrics"]}
-            for c, s in zip(cands, scores)
+             "move": c[0]["spec"]["move"], "ensemble_objective": mx.objective, **c[0]["metrics"]}
+            for c, mx in zip(cands, mixtures)
         ],
         "best_single": {"name": best_single["spec"]["name"], "arch": best_single["spec"]["arch_str"],
                         "test_error": best_single["metrics"]["test_error"]},
         "ensemble": {
             "size": len(members),
             "params": int(sum(m["metrics"]["params"] for m in members)),
-            "objective": search.objective,
+            "ensembler": search.ensembler,
+            "objective": mixture.objective,
             "validation_loss": cross_entropy(ens_val, y_val),
             "validation_error": error_rate(ens_val, y_val),
             # Reported, never used to select.
@@ -153,7 +191,8 @@ def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
     out.mkdir(parents=True, exist_ok=True)
     for s, arr in logits.items():
         np.save(out / f"member_logits_{s}.npy", arr)
-    new_state = {"iteration": iteration, "members": members, "history": state["history"] + [entry]}
+    new_state = {"iteration": iteration, "members": members, "history": state["history"] + [entry],
+                 "mixture": {"weights": mixture.weights.tolist(), "bias": mixture.bias.tolist()}}
     (out / "ensemble.json").write_text(json.dumps(new_state, indent=2))
     log.info("iteration %d: chose %s (%s); ensemble of %d: validation error %.4f, test error %.4f",
              iteration, entry["chosen"], entry["chosen_arch"], len(members),

@@ -1,7 +1,7 @@
 """Final evaluation and export: the chosen ensemble as one Keras model, and the search report.
 
-The exported model takes raw images (as stored in the Dataset artifact, 0..255) and returns the
-uniform mean of its members' logits; `keras.ops.softmax` of it gives class probabilities.
+The exported model takes raw images (as stored in the Dataset artifact, 0..255) and returns its
+members' logits combined as selection combined them (uniform mean or fitted mixture weights); `keras.ops.softmax` of it gives class probabilities.
 Evaluation runs that exported model on the test split, so the number reported is the number a
 user of the file gets, and it is checked against the cached member logits.
 """
@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from adanas import data, ensemble
+from adanas import data, ensemble, ensemblers
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,27 @@ log = logging.getLogger(__name__)
 MAX_LOGIT_DRIFT = 1e-3
 
 
-def export_ensemble(member_paths: list[str], input_shape, out_path: str | os.PathLike):
-    """Members (frozen) plus averaging, saved as one `.keras` file. Returns the model."""
+def mixture_kernel(weights: np.ndarray, num_classes: int) -> np.ndarray:
+    """Mixture weights as one [M*C, C] matrix acting on the members' concatenated logits."""
+    w = np.asarray(weights, dtype=np.float32)
+    eye = np.eye(num_classes, dtype=np.float32)
+    if w.ndim == 1:
+        blocks = w[:, None, None] * eye
+    elif w.ndim == 2:
+        blocks = w[:, :, None] * eye
+    else:
+        blocks = w
+    return blocks.reshape(-1, num_classes)
+
+
+def export_ensemble(member_paths: list[str], input_shape, out_path: str | os.PathLike,
+                    weights=None, bias=None):
+    """Members (frozen) plus their combination, saved as one `.keras` file. Returns the model.
+
+    Without weights (or with uniform scalar weights and no bias) the combination is an
+    Average layer; otherwise a frozen Dense layer over the concatenated member logits holds the
+    mixture weights and bias. Only standard Keras layers: it loads without custom objects.
+    """
     import keras
     members = []
     for path in member_paths:
@@ -34,7 +53,17 @@ def export_ensemble(member_paths: list[str], input_shape, out_path: str | os.Pat
         members.append(member)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     outputs = [m(inputs) for m in members]
-    logits = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="mean_logits")(outputs)
+    n = len(outputs)
+    uniform = weights is None or (np.ndim(weights) == 1 and np.allclose(weights, 1.0 / n)
+                                  and (bias is None or not np.any(bias)))
+    if uniform:
+        logits = outputs[0] if n == 1 else keras.layers.Average(name="mean_logits")(outputs)
+    else:
+        c = outputs[0].shape[-1]
+        joined = outputs[0] if n == 1 else keras.layers.Concatenate(name="member_logits")(outputs)
+        mix = keras.layers.Dense(c, use_bias=bias is not None, trainable=False, name="mixture")
+        logits = mix(joined)
+        mix.set_weights([mixture_kernel(weights, c)] + ([np.asarray(bias, np.float32)] if bias is not None else []))
     model = keras.Model(inputs, logits, name="adanas_ensemble")
     model.save(out_path)
     return model
@@ -54,11 +83,17 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
     model_out = Path(model_out)
     model_out.mkdir(parents=True, exist_ok=True)
     model_file = model_out / "ensemble.keras"
+    mixture = state.get("mixture")
+    weights = None if mixture is None else np.asarray(mixture["weights"])
+    bias = None if mixture is None or not np.any(mixture["bias"]) else np.asarray(mixture["bias"])
     export_ensemble([p for _, p in ensemble.resolve_members(state, to_path)],
-                    meta["image_shape"], model_file)
+                    meta["image_shape"], model_file, weights, bias)
     reloaded = keras.saving.load_model(model_file, compile=False)
     logits = np.asarray(reloaded.predict(x_test, batch_size=512, verbose=0))
-    drift = float(np.abs(logits - cached["test"].mean(axis=0)).max())
+    want = (cached["test"].mean(axis=0) if weights is None else
+            ensemblers.combine(cached["test"].astype(np.float64), weights,
+                               np.zeros(logits.shape[1]) if bias is None else bias))
+    drift = float(np.abs(logits - want).max())
     if drift > MAX_LOGIT_DRIFT:
         raise RuntimeError(f"exported ensemble disagrees with the cached member logits "
                            f"(max difference {drift:.2e}); a member file does not match its logits")
@@ -79,8 +114,9 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
         "best_single_candidate": best_single,
         "train_seconds": sum(c["train_seconds"] for h in history for c in h["candidates"]),
         "members": [{"name": m["spec"]["name"], "arch": m["spec"]["arch_str"],
-                     "params": m["metrics"]["params"], "weight": 1.0 / len(state["members"])}
-                    for m in state["members"]],
+                     "params": m["metrics"]["params"],
+                     "weight": 1.0 / len(state["members"]) if weights is None else _summary(weights[j])}
+                    for j, m in enumerate(state["members"])],
         "iterations": [{
             "iteration": h["iteration"],
             "chosen": h["chosen"],
@@ -104,6 +140,13 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
     log.info("final ensemble of %d members: test error %.4f (best single candidate %.4f)",
              report["ensemble_size"], test_error, best_single["test_error"])
     return report
+
+
+def _summary(w: np.ndarray) -> float:
+    """One number per member for the report: the scalar, the mean per-class weight, or the
+    mean of the matrix diagonal."""
+    w = np.asarray(w)
+    return float(w if w.ndim == 0 else (w.mean() if w.ndim == 1 else np.diag(w).mean()))
 
 
 def _validation_loss(history: list[dict[str, Any]], name: str) -> float:

@@ -27,6 +27,7 @@ def format_report(report: dict[str, Any]) -> str:
              _pct(it["test_error"]), _pct(it["best_single_test_error"])]
             for it in report["iterations"]]
     best = report["best_single_candidate"]
+    weights = ", ".join(f"{m['name']} {m['weight']:.3f}" for m in report["members"])
     return "\n".join([
         table(["iter", "chosen", "architecture", "members", "params", "ens. val error",
                "ens. test error", "best single test error"], rows),
@@ -34,4 +35,5 @@ def format_report(report: dict[str, Any]) -> str:
         f"Final ensemble: {report['ensemble_size']} members, {report['total_params']:,} params, "
         f"test error {_pct(report['test_error'])} on {report['test_examples']} examples "
         f"(best single candidate {best['name']} {best['arch']}: {_pct(best['test_error'])}).",
+        f"Member weights: {weights}.",
     ])

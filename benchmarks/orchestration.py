@@ -130,14 +130,16 @@ def render(runs: list[dict], config: str, overrides: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, body: str) -> None:
-    start, end = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
+def write_section(path: Path, body: str, mark: str = MARK,
+                  title: str = "Local orchestration overhead") -> None:
+    """Replaces the text between `<!-- mark:start -->` and `<!-- mark:end -->` (or appends)."""
+    start, end = f"<!-- {mark}:start -->", f"<!-- {mark}:end -->"
     text = path.read_text() if path.exists() else ""
     block = f"{start}\n{body}\n{end}"
     if start in text and end in text:
         text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
     else:
-        text = text.rstrip() + f"\n\n## Local orchestration overhead\n\n{block}\n"
+        text = text.rstrip() + f"\n\n## {title}\n\n{block}\n"
     path.write_text(text)
 
 

@@ -26,6 +26,15 @@ def test_cross_entropy_by_hand():
     assert ensemble.error_rate(np.array([[1.0, 0.0], [2.0, 1.0]]), Y) == 0.5
 
 
+def _mean(objective_name="validation_loss"):
+    return lambda stack, j: ensemble.mean_mixture(stack, Y, objective_name)
+
+
+def _choose(previous, candidates, force_grow, objective_name="validation_loss"):
+    winner, mixtures, prev = ensemble.choose(previous, candidates, force_grow, _mean(objective_name))
+    return winner, [m.objective for m in mixtures], None if prev is None else prev.objective
+
+
 def test_choose_by_hand():
     # Ensembles are uniform means of member logits:
     #   PREV + A = [[1, 0], [0, 2.5]]   -> (softplus(-1) + softplus(-2.5)) / 2 = 0.19608
@@ -33,21 +42,21 @@ def test_choose_by_hand():
     #   PREV alone                      ->  softplus(-2)                       = 0.12693
     want_a = (softplus(-1) + softplus(-2.5)) / 2
     want_b = (softplus(-3) + softplus(-0.5)) / 2
-    winner, scores, prev = ensemble.choose(PREV, [CAND_A, CAND_B], Y, True, "validation_loss")
+    winner, scores, prev = _choose(PREV, [CAND_A, CAND_B], True)
     assert winner == 0
     assert scores == pytest.approx([want_a, want_b])
     assert prev == pytest.approx(softplus(-2))
     # Without force_grow the previous ensemble competes, and here it wins.
-    winner, _, _ = ensemble.choose(PREV, [CAND_A, CAND_B], Y, False, "validation_loss")
+    winner, _, _ = _choose(PREV, [CAND_A, CAND_B], False)
     assert winner == ensemble.KEEP_PREVIOUS
     # At the first iteration there is no previous ensemble: each candidate stands alone.
-    winner, scores, prev = ensemble.choose(None, [CAND_B, CAND_A], Y, False, "validation_loss")
+    winner, scores, prev = _choose(None, [CAND_B, CAND_A], False)
     assert prev is None and winner == 1
     assert scores == pytest.approx([(softplus(-4) + softplus(1)) / 2, (softplus(0) + softplus(-3)) / 2])
 
 
 def test_choose_by_error_breaks_ties_to_the_first():
-    winner, scores, _ = ensemble.choose(PREV, [CAND_B, CAND_A], Y, True, "validation_error")
+    winner, scores, _ = _choose(PREV, [CAND_B, CAND_A], True, "validation_error")
     assert scores == [0.0, 0.0] and winner == 0
 
 
