@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 # Cutout fills with mid-grey, which the model's [-1, 1] scaling maps to 0 (as in the original,
@@ -50,14 +51,25 @@ def augment_fn(policy: dict[str, Any], image_shape) -> Any:
 
 
 def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, Any],
-                     seed: int, label_dtype=tf.float32) -> tf.data.Dataset:
-    """Shuffled, augmented, one-hot, batched and repeated training data."""
+                     seed: int, teacher=None, outputs: int = 1) -> tf.data.Dataset:
+    """Shuffled, augmented, batched, repeated training data.
+
+    Targets are one-hot labels, or [one-hot | teacher logits] ([N, 2C]) when `teacher` (cached
+    logits of the un-augmented example, one row per training example) is given; repeated per
+    output for models with an auxiliary head.
+    """
     aug = augment_fn(policy, x.shape[1:])
-    images = tf.data.Dataset.from_tensor_slices((x, y))
-    images = images.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).repeat()
+    columns = (x, y) if teacher is None else (x, y, np.asarray(teacher, np.float32))
+    examples = tf.data.Dataset.from_tensor_slices(columns)
+    examples = examples.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).repeat()
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
-    ds = tf.data.Dataset.zip(images, seeds)
-    ds = ds.map(lambda xy, s: (aug(tf.cast(xy[0], tf.float32), s),
-                               tf.one_hot(xy[1], num_classes, dtype=label_dtype)),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def prepare(ex, s):
+        target = tf.one_hot(ex[1], num_classes, dtype=tf.float32)
+        if teacher is not None:
+            target = tf.concat([target, ex[2]], axis=-1)
+        return aug(tf.cast(ex[0], tf.float32), s), (target if outputs == 1 else (target,) * outputs)
+
+    ds = tf.data.Dataset.zip(examples, seeds).map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
+                                                    deterministic=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

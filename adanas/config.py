@@ -241,13 +241,22 @@ class TrainingConfig:
     max_iteration_steps: int | None = None
     train_epochs: int | None = 10
     optimizer: Literal["momentum", "sgd", "adam", "rmsprop"] = "momentum"
-    momentum: float = 0.9
+    momentum: float = 0.9        # momentum and rmsprop
+    use_nesterov: bool = False   # momentum only
     initial_learning_rate: float = 0.025
     # Cosine decays to 0 over each candidate's training, restarting every iteration.
     learning_rate_schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: int = 0        # linear warm-up from 0 before the schedule
     label_smoothing: float = 0.1
     weight_decay: float = 5e-4
     clip_gradients: float = 5.0  # global-norm clipping; 0 = off
+    # Distillation from the ensemble so far (iteration > 0): `born_again` learns from the last
+    # member's logits, `adaptive` from the whole ensemble's. The teacher logits are cached per
+    # training example, so a step costs the same however large the ensemble is.
+    knowledge_distillation: Literal["none", "born_again", "adaptive"] = "none"
+    distillation_temperature: float = 1.0   # 1 = the original (no temperature)
+    use_bf16: bool = False       # mixed precision (bfloat16 compute, float32 weights and logits)
+    use_xla: bool = False        # jit_compile the train step
 
     def validate(self, path: str) -> None:
         p = f"{path}."
@@ -265,6 +274,11 @@ class TrainingConfig:
         _check(self.weight_decay >= 0, p + "weight_decay", f"must be >= 0, got {self.weight_decay}")
         _check(self.clip_gradients >= 0, p + "clip_gradients",
                f"must be >= 0 (0 = off), got {self.clip_gradients}")
+        _check(self.warmup_steps >= 0, p + "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _check(self.distillation_temperature > 0, p + "distillation_temperature",
+               f"must be > 0, got {self.distillation_temperature}")
+        _check(not self.use_nesterov or self.optimizer == "momentum", p + "use_nesterov",
+               f"applies to the momentum optimizer only, not {self.optimizer!r}")
 
 
 @dataclass(frozen=True)

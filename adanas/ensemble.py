@@ -12,6 +12,10 @@ The ensemble artifact is a folder:
                                   per-iteration history
     member_logits_validation.npy  float32 [M, N_val, C]: cached, so selection never re-runs a model
     member_logits_test.npy        float32 [M, N_test, C]
+    member_logits_train.npy       float32 [M, N_train, C], with distillation on: the members'
+    teacher_logits_train.npz      logits on un-augmented training images, and the teachers of
+                                  the next iteration (`adaptive`: the ensemble, `born_again`: the
+                                  last member), so a distilling step never runs the members
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from adanas import data, ensemblers
 log = logging.getLogger(__name__)
 
 KEEP_PREVIOUS = -1
+TEACHER_FILE = "teacher_logits_train.npz"   # {"adaptive": [N, C], "born_again": [N, C]}
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -116,21 +121,23 @@ def uri_to_path(uri: str) -> str:
     return uri
 
 
+def _load_logits(d: Path, pattern: str) -> dict[str, np.ndarray]:
+    """{split: array} for the splits whose file exists (train logits exist only with KD)."""
+    return {s: np.load(d / pattern.format(s)) for s in ("validation", "test", "train")
+            if (d / pattern.format(s)).exists()}
+
+
 def read_state(ensemble_dir: str | os.PathLike | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(ensemble.json, {split: [M, N, C] logits}) of an ensemble artifact; empty for f_0 = 0."""
     if ensemble_dir is None:
         return {"members": [], "history": []}, {}
     d = Path(ensemble_dir)
-    state = json.loads((d / "ensemble.json").read_text())
-    logits = {s: np.load(d / f"member_logits_{s}.npy") for s in ("validation", "test")}
-    return state, logits
+    return json.loads((d / "ensemble.json").read_text()), _load_logits(d, "member_logits_{}.npy")
 
 
 def read_candidate(candidate_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     d = Path(candidate_dir)
-    info = json.loads((d / "candidate.json").read_text())
-    logits = {s: np.load(d / f"logits_{s}.npy") for s in ("validation", "test")}
-    return info, logits
+    return json.loads((d / "candidate.json").read_text()), _load_logits(d, "logits_{}.npy")
 
 
 # --- the select step ---------------------------------------------------------------------------
@@ -154,11 +161,14 @@ def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
     winner, mixtures, prev_mix = choose(prev_logits.get("validation"),
                                         [c[1]["validation"] for c in cands], search.force_grow, score)
     mixture = prev_mix if winner == KEEP_PREVIOUS else mixtures[winner]
-    logits = {s: prev_logits.get(s) for s in ("validation", "test")}
+    logits = {s: prev_logits.get(s) for s in ("validation", "test", "train")}
     if winner != KEEP_PREVIOUS:
         info, cand_logits = cands[winner]
         members.append({**info, "uri": candidate_uris[winner]})
         for s in logits:
+            if s not in cand_logits or (logits[s] is None and len(members) > 1):
+                logits[s] = None  # train logits are kept only while every member has them
+                continue
             new = cand_logits[s][None].astype(np.float32)
             logits[s] = new if logits[s] is None else np.concatenate([logits[s], new])
 
@@ -190,7 +200,13 @@ def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for s, arr in logits.items():
-        np.save(out / f"member_logits_{s}.npy", arr)
+        if arr is not None:
+            np.save(out / f"member_logits_{s}.npy", arr)
+    if logits["train"] is not None:
+        # What the next iteration's candidates distil from, one row per training example.
+        np.savez(out / TEACHER_FILE,
+                 adaptive=mixture.combine(logits["train"].astype(np.float64)).astype(np.float32),
+                 born_again=logits["train"][-1])
     new_state = {"iteration": iteration, "members": members, "history": state["history"] + [entry],
                  "mixture": {"weights": mixture.weights.tolist(), "bias": mixture.bias.tolist()}}
     (out / "ensemble.json").write_text(json.dumps(new_state, indent=2))

@@ -1,7 +1,7 @@
 """Candidate families: a named registry of architecture spaces.
 
 A family has an architecture dataclass (validated like the config), a Keras 3 builder, and the
-growth moves the `dynamic` generator applies (`deeper`, `wider`). Every model takes raw images
+two growth directions the `dynamic` generator uses (deeper, wider). Every model takes raw images
 (0..255, any dtype) and scales them to [-1, 1] itself, so training, evaluation and the exported
 ensemble see the same scaling. Models output logits.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
+
 
 @dataclass(frozen=True)
 class CnnArch:
@@ -44,6 +45,39 @@ class DnnArch:
 
     def describe(self) -> str:
         return f"dnn({self.num_layers}@{self.units})"
+
+
+@dataclass(frozen=True)
+class NasnetArch:
+    cells_per_stack: int = 6          # N
+    penultimate_filters: int = 768    # F; must be a multiple of 24
+    stem_multiplier: float = 3.0
+    filter_scaling_rate: float = 2.0
+    num_reduction_layers: int = 2
+    drop_path_keep_prob: float = 0.6
+    use_aux_head: bool = False
+    aux_head_weight: float = 0.4
+    dense_dropout_keep_prob: float = 1.0
+
+    def validate(self, path: str) -> None:
+        from adanas.config import ConfigError
+        if self.cells_per_stack < 1:
+            raise ConfigError(f"{path}.cells_per_stack", f"must be >= 1, got {self.cells_per_stack}")
+        if self.penultimate_filters < 24 or self.penultimate_filters % 24:
+            raise ConfigError(f"{path}.penultimate_filters",
+                              f"must be a positive multiple of 24, got {self.penultimate_filters}")
+        if not 0.0 < self.drop_path_keep_prob <= 1.0:
+            raise ConfigError(f"{path}.drop_path_keep_prob", f"must be in (0, 1], got {self.drop_path_keep_prob}")
+        if not 0.0 < self.dense_dropout_keep_prob <= 1.0:
+            raise ConfigError(f"{path}.dense_dropout_keep_prob",
+                              f"must be in (0, 1], got {self.dense_dropout_keep_prob}")
+        if self.num_reduction_layers < 0:
+            raise ConfigError(f"{path}.num_reduction_layers", f"must be >= 0, got {self.num_reduction_layers}")
+        if self.aux_head_weight < 0:
+            raise ConfigError(f"{path}.aux_head_weight", f"must be >= 0, got {self.aux_head_weight}")
+
+    def describe(self) -> str:
+        return f"nasnet({self.cells_per_stack}@{self.penultimate_filters})"
 
 
 def _positive(arch: Any, path: str, *names: str) -> None:
@@ -110,6 +144,20 @@ def build_dnn(arch: DnnArch, input_shape, num_classes: int, weight_decay: float,
     return keras.Model(inputs, _head(x, arch, num_classes, weight_decay), name=name)
 
 
+def build_nasnet(arch, input_shape, num_classes: int, weight_decay: float, name: str):
+    from adanas import nasnet
+    return nasnet.build_nasnet(arch, input_shape, num_classes, weight_decay, name)
+
+
+def _nasnet_inference(model):
+    from adanas import nasnet
+    return nasnet.inference_model(model)
+
+
+def _same(model):
+    return model
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -117,6 +165,8 @@ class Family:
     build: Callable[..., Any]
     depth_field: str   # what `deeper` grows
     width_field: str   # what `wider` grows
+    # The model to save and serve: training-only parts (auxiliary heads, drop path) removed.
+    inference_model: Callable[[Any], Any] = _same
 
     def grow(self, arch: Any, depth: int = 0, width: int = 0) -> Any:
         """`arch` made `depth` layers deeper and `width` filters/units wider."""
@@ -133,6 +183,9 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "cnn": Family("cnn", CnnArch, build_cnn, depth_field="num_layers", width_field="filters"),
     "dnn": Family("dnn", DnnArch, build_dnn, depth_field="num_layers", width_field="units"),
+    # The paper's search space; `deeper` adds a cell per stack (N+1), `wider` adds F (e.g. +240).
+    "nasnet": Family("nasnet", NasnetArch, build_nasnet, depth_field="cells_per_stack",
+                     width_field="penultimate_filters", inference_model=_nasnet_inference),
 }
 
 

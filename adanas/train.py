@@ -1,9 +1,16 @@
 """Training one candidate (Keras 3): the body of each per-candidate pipeline task.
 
 Writes into the candidate's Model artifact folder:
-    model.keras                      the trained subnetwork (raw images in, logits out)
+    model.keras                      the trained subnetwork for inference (raw images in, logits
+                                     out; training-only parts such as drop path removed)
     logits_validation.npy, logits_test.npy   float32 [N, C], cached for selection and reports
+    logits_train.npy                 float32 [N, C] on un-augmented training images, written when
+                                     distillation is on: later candidates learn from it
     candidate.json                   the spec and its metrics
+
+Loss (METHOD.md): CE_ls(y, s) + [iteration > 0 and distilling] tau^2 CE(softmax(T / tau), s / tau)
++ weight decay, with T the cached teacher logits of the example: the last member's for
+`born_again`, the whole ensemble's for `adaptive`. tau = 1 is the original.
 """
 
 from __future__ import annotations
@@ -23,15 +30,27 @@ from adanas.config import TrainingConfig
 
 log = logging.getLogger(__name__)
 
+def learning_rate(cfg: TrainingConfig, total_steps: int):
+    import keras
+    if cfg.learning_rate_schedule == "constant" and not cfg.warmup_steps:
+        return cfg.initial_learning_rate
+    decay = max(total_steps - cfg.warmup_steps, 1)
+    if cfg.learning_rate_schedule == "constant":
+        # Warm-up then flat: a cosine whose floor is its peak.
+        return keras.optimizers.schedules.CosineDecay(0.0, decay, alpha=1.0, warmup_target=cfg.initial_learning_rate,
+                                                      warmup_steps=cfg.warmup_steps)
+    if cfg.warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(0.0, decay, alpha=0.0, warmup_target=cfg.initial_learning_rate,
+                                                      warmup_steps=cfg.warmup_steps)
+    return keras.optimizers.schedules.CosineDecay(cfg.initial_learning_rate, total_steps, alpha=0.0)
+
 
 def make_optimizer(cfg: TrainingConfig, total_steps: int):
     import keras
-    lr: Any = cfg.initial_learning_rate
-    if cfg.learning_rate_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(cfg.initial_learning_rate, total_steps, alpha=0.0)
+    lr = learning_rate(cfg, total_steps)
     clip = {"global_clipnorm": cfg.clip_gradients} if cfg.clip_gradients > 0 else {}
     if cfg.optimizer == "momentum":
-        return keras.optimizers.SGD(lr, momentum=cfg.momentum, **clip)
+        return keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=cfg.use_nesterov, **clip)
     if cfg.optimizer == "sgd":
         return keras.optimizers.SGD(lr, **clip)
     if cfg.optimizer == "adam":
@@ -41,36 +60,95 @@ def make_optimizer(cfg: TrainingConfig, total_steps: int):
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
-def _progress_callback(name: str, epochs: int):
-    """One log line per epoch, prefixed by the candidate: parallel tasks interleave."""
+def subnetwork_loss(num_classes: int, label_smoothing: float, distill: bool, temperature: float):
+    """Per-example loss on targets [one-hot] or [one-hot | teacher logits]."""
+    import keras
+    from keras import ops
+
+    def loss(y_true, logits):
+        logits = ops.cast(logits, "float32")
+        onehot = y_true[:, :num_classes]
+        value = keras.losses.categorical_crossentropy(onehot, logits, from_logits=True,
+                                                      label_smoothing=label_smoothing)
+        if distill:
+            soft = ops.softmax(y_true[:, num_classes:] / temperature, axis=-1)
+            value = value + temperature ** 2 * keras.losses.categorical_crossentropy(
+                soft, logits / temperature, from_logits=True)
+        return value
+
+    return loss
+
+
+def _accuracy(num_classes: int):
+    import keras
+
+    def accuracy(y_true, logits):
+        return keras.metrics.categorical_accuracy(y_true[:, :num_classes], logits)
+
+    return accuracy
+
+
+def _callbacks(name: str, epochs: int, total_steps: int, schedule):
+    """Per-epoch progress lines (parallel tasks interleave) and the drop path burn-in."""
     import keras
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.t0 = time.perf_counter()
+            self.t0, self.step = time.perf_counter(), 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.step += 1
+            if schedule is not None:
+                schedule.progress.assign(self.step / total_steps)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
+            acc = next((v for k, v in logs.items() if k.endswith("accuracy")), float("nan"))
             log.info("[%s] epoch %d/%d  loss %.4f  accuracy %.4f  %.1fs", name, epoch + 1, epochs,
-                     logs.get("loss", float("nan")), logs.get("accuracy", float("nan")),
-                     time.perf_counter() - self.t0)
+                     logs.get("loss", float("nan")), acc, time.perf_counter() - self.t0)
 
-    return Progress()
+    return [Progress()]
+
+
+def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> np.ndarray | None:
+    """Cached teacher logits for every training example, or None (first iteration / no KD)."""
+    if mode == "none" or previous_ensemble is None:
+        return None
+    path = Path(previous_ensemble) / ensemble.TEACHER_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the previous ensemble has no cached training logits; "
+                                f"its members were trained without distillation enabled")
+    with np.load(path) as f:
+        return f[mode]
+
+
+def count_params(model) -> int:
+    """Trainable parameters (what the paper counts; BatchNorm statistics excluded)."""
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
-                    dataset_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+                    dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                    previous_ensemble: str | os.PathLike | None = None) -> dict[str, Any]:
     """Trains `candidate` on the Dataset artifact; returns its metrics."""
     import keras
 
     from adanas import augment, models
 
     keras.utils.set_random_seed(candidate["seed"])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.use_bf16 else "float32")
     meta = data.read_meta(dataset_dir)
+    num_classes = meta["num_classes"]
     x, y = data.read_split(dataset_dir, "train")
     held_out = {s: data.read_split(dataset_dir, s) for s in ("validation", "test")}
+    teacher = read_teacher(previous_ensemble, cfg.knowledge_distillation)
+    if teacher is not None and teacher.shape != (len(x), num_classes):
+        raise ValueError(f"teacher logits {teacher.shape} do not match the training split "
+                         f"({len(x)}, {num_classes})")
 
-    model = models.build_model(candidate, meta["image_shape"], meta["num_classes"], cfg.weight_decay)
+    family = models.FAMILIES[candidate["family"]]
+    model = models.build_model(candidate, meta["image_shape"], num_classes, cfg.weight_decay)
+    outputs = len(model.outputs)
     batch = min(cfg.batch_size, len(x))
     steps_per_epoch = max(1, len(x) // batch)
     if cfg.max_iteration_steps:
@@ -80,37 +158,48 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
         epochs = cfg.train_epochs
     total_steps = epochs * steps_per_epoch
 
-    model.compile(
-        optimizer=make_optimizer(cfg, total_steps),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True,
-                                                  label_smoothing=cfg.label_smoothing),
-        metrics=["accuracy"],
-        # XLA compilation costs more than it saves for small CPU models.
-        jit_compile=False,
-    )
-    ds = augment.training_dataset(x, y, meta["num_classes"], batch, meta["augmentation"],
-                                  seed=candidate["seed"])
-    log.info("[%s] training %s: %d params, %d epochs x %d steps of %d", candidate["name"],
-             candidate["arch_str"], model.count_params(), epochs, steps_per_epoch, batch)
+    main_loss = subnetwork_loss(num_classes, cfg.label_smoothing, teacher is not None,
+                                cfg.distillation_temperature)
+    if outputs == 1:
+        loss, loss_weights, metrics = main_loss, None, [_accuracy(num_classes)]
+    else:  # auxiliary head: plain label loss, weighted
+        aux_weight = getattr(family.arch_from_dict(candidate["arch"]), "aux_head_weight", 0.4)
+        loss = [main_loss, subnetwork_loss(num_classes, cfg.label_smoothing, False, 1.0)]
+        loss_weights, metrics = [1.0, aux_weight], [[_accuracy(num_classes)], []]
+    model.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss, loss_weights=loss_weights,
+                  metrics=metrics, jit_compile=cfg.use_xla)
+    ds = augment.training_dataset(x, y, num_classes, batch, meta["augmentation"],
+                                  seed=candidate["seed"], teacher=teacher, outputs=outputs)
+    log.info("[%s] training %s: %d params, %d epochs x %d steps of %d%s", candidate["name"],
+             candidate["arch_str"], count_params(model), epochs, steps_per_epoch, batch,
+             f", distilling ({cfg.knowledge_distillation})" if teacher is not None else "")
     t0 = time.perf_counter()
     history = model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
-                        callbacks=[_progress_callback(candidate["name"], epochs)])
+                        callbacks=_callbacks(candidate["name"], epochs, total_steps,
+                                             getattr(model, "drop_path_schedule", None)))
     train_seconds = time.perf_counter() - t0
     final_loss = float(history.history["loss"][-1])
     if not math.isfinite(final_loss):
         raise FloatingPointError(f"[{candidate['name']}] training diverged: loss {final_loss}")
 
+    inference = family.inference_model(model)
+    if getattr(inference, "compiled", False):
+        # Same layers, no compile state: the saved file must not need our loss functions.
+        inference = keras.Model(inference.inputs, inference.outputs[0], name=inference.name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    splits = dict(held_out)
+    if cfg.knowledge_distillation != "none":
+        splits["train"] = (x, y)
     logits = {}
-    for split, (xs, _) in held_out.items():
-        logits[split] = np.asarray(model.predict(xs, batch_size=512, verbose=0), dtype=np.float32)
+    for split, (xs, _) in splits.items():
+        logits[split] = np.asarray(inference.predict(xs, batch_size=512, verbose=0), dtype=np.float32)
         np.save(out / f"logits_{split}.npy", logits[split])
-    model.save(out / "model.keras")
+    inference.save(out / "model.keras")
 
     yv, yt = held_out["validation"][1], held_out["test"][1]
-    metrics = {
-        "params": int(model.count_params()),
+    metrics_out = {
+        "params": count_params(inference),
         "train_loss": final_loss,
         "validation_loss": ensemble.cross_entropy(logits["validation"], yv),
         "validation_error": ensemble.error_rate(logits["validation"], yv),
@@ -118,8 +207,9 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
         "train_seconds": train_seconds,
         "train_steps": total_steps,
         "images_per_second": total_steps * batch / train_seconds,
+        "distilled": teacher is not None,
     }
-    (out / "candidate.json").write_text(json.dumps({"spec": candidate, "metrics": metrics}, indent=2))
+    (out / "candidate.json").write_text(json.dumps({"spec": candidate, "metrics": metrics_out}, indent=2))
     log.info("[%s] done in %.1fs: validation error %.4f, test error %.4f", candidate["name"],
-             train_seconds, metrics["validation_error"], metrics["test_error"])
-    return metrics
+             train_seconds, metrics_out["validation_error"], metrics_out["test_error"])
+    return metrics_out

@@ -49,7 +49,7 @@ def build_pipeline(cfg: Config):
             _apply_resources(gen, default).set_display_name(f"iteration-{t}-generate")
             with dsl.ParallelFor(gen.output) as candidate:
                 train = ops.train_candidate(candidate=candidate, training=sections["training"],
-                                            dataset=dataset)
+                                            dataset=dataset, **previous)
                 _apply_resources(train, train_res).set_display_name(f"iteration-{t}-train")
             select = ops.select_ensemble(search=sections["search"], iteration=t, dataset=dataset,
                                          candidates=dsl.Collected(train.outputs["model"]),

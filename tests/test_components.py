@@ -73,5 +73,6 @@ def test_component_specs_export(tmp_path):
         ["augment_data.yaml", "generate_candidates.yaml", "train_candidate.yaml",
          "select_ensemble.yaml", "evaluate_ensemble.yaml"])
     loaded = kfp_components.load_component_from_file(str(tmp_path / "train_candidate.yaml"))
-    assert set(loaded.component_spec.inputs) == {"candidate", "training", "dataset"}
+    assert set(loaded.component_spec.inputs) == {"candidate", "training", "dataset", "previous_ensemble"}
+    assert loaded.component_spec.inputs["previous_ensemble"].optional
     assert "example.com/adanas:9.9.9" in (tmp_path / "train_candidate.yaml").read_text()

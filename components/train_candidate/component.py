@@ -5,7 +5,8 @@ from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 
 def train_candidate(candidate: str, training: str, dataset: Input[Dataset],
-                    model: Output[Model], metrics: Output[Metrics]):
+                    model: Output[Model], metrics: Output[Metrics],
+                    previous_ensemble: Input[Model] = None):
     """Trains one candidate; writes the model, its validation/test logits and its metrics.
 
     Args:
@@ -14,14 +15,17 @@ def train_candidate(candidate: str, training: str, dataset: Input[Dataset],
         dataset: the augment step's Dataset artifact.
         model: model.keras, logits_validation.npy, logits_test.npy, candidate.json.
         metrics: loss, error, params, train seconds.
+        previous_ensemble: the ensemble so far, whose cached training logits are the teacher
+            when distillation is on; absent at iteration 0.
     """
     import json
 
     from adanas import config, train
 
     spec = json.loads(candidate)
-    values = train.train_candidate(spec, config.section_from_json("training", training),
-                                   dataset.path, model.path)
+    values = train.train_candidate(
+        spec, config.section_from_json("training", training), dataset.path, model.path,
+        None if previous_ensemble is None else previous_ensemble.path)
     model.metadata.update({"name": spec["name"], "arch": spec["arch_str"]})
     for key, value in values.items():
         metrics.log_metric(key, value)

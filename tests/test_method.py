@@ -1,0 +1,148 @@
+"""The paper's method: NASNet-A sizes, drop path, distillation losses, training options."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from adanas import config, ensemble, generators, models, nasnet, train
+from conftest import tiny_config_dict, write_candidate
+
+
+def softplus(z):
+    return math.log1p(math.exp(z))
+
+
+@pytest.mark.parametrize("n, f, millions", [(6, 768, 3.3), (7, 2304, 32.6)])
+def test_nasnet_parameter_counts_match_the_paper(n, f, millions):
+    model = models.build_nasnet(models.NasnetArch(cells_per_stack=n, penultimate_filters=f),
+                                (32, 32, 3), 10, 5e-4, "m")
+    assert train.count_params(model) / 1e6 == pytest.approx(millions, abs=0.05)
+    assert model.output.shape[-1] == 10
+
+
+def test_nasnet_grows_deeper_and_wider_like_g_d():
+    fam = models.FAMILIES["nasnet"]
+    base = models.NasnetArch(cells_per_stack=6, penultimate_filters=768)
+    assert fam.grow(base, depth=1) == models.NasnetArch(cells_per_stack=7, penultimate_filters=768)
+    assert fam.grow(base, width=240).describe() == "nasnet(6@1008)"
+    cfg = config.from_dict({"search": {"family": "nasnet", "generator": "dynamic",
+                                       "growth": {"depth": 1, "width": 240}}})
+    specs = generators.propose(cfg.search, 0, 1, {"family": "nasnet", "arch": {"cells_per_stack": 6,
+                                                                               "penultimate_filters": 768}})
+    assert [s["arch_str"] for s in specs] == ["nasnet(7@768)", "nasnet(6@1008)"]
+    with pytest.raises(config.ConfigError, match="multiple of 24"):
+        config.from_dict({"search": {"family": "nasnet", "architecture": {"penultimate_filters": 100}}})
+
+
+def test_inference_model_drops_aux_head_and_drop_path_but_keeps_weights():
+    arch = models.NasnetArch(cells_per_stack=1, penultimate_filters=48, use_aux_head=True)
+    model = models.build_nasnet(arch, (32, 32, 3), 10, 0.0, "m")
+    assert len(model.outputs) == 2
+    assert any(isinstance(layer, nasnet.ScheduledDropPath) for layer in model.layers)
+    clean = nasnet.inference_model(model)
+    assert len(clean.outputs) == 1
+    assert not any(isinstance(layer, nasnet.ScheduledDropPath) for layer in clean.layers)
+    x = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3)).astype(np.uint8)
+    np.testing.assert_allclose(clean.predict(x, verbose=0), model.predict(x, verbose=0)[0], atol=1e-5)
+
+
+def test_scheduled_drop_path():
+    schedule = nasnet.Schedule()
+    layer = nasnet.ScheduledDropPath(0.5, schedule)
+    x = np.ones((400, 2, 2, 1), np.float32)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=True)), x)  # progress 0: keep all
+    schedule.progress.assign(1.0)                                       # burn-in done: keep 0.5
+    out = np.asarray(layer(x, training=True))[:, 0, 0, 0]
+    assert set(np.unique(out)) <= {0.0, 2.0}
+    assert 0.4 < (out == 0).mean() < 0.6
+    schedule.progress.assign(0.5)                                       # halfway: keep 0.75
+    out = np.asarray(layer(x, training=True))[:, 0, 0, 0]
+    assert np.allclose(out[out != 0], 1 / 0.75) and 0.1 < (out == 0).mean() < 0.4
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+
+
+@pytest.mark.parametrize("ls, tau", [(0.0, 1.0), (0.1, 1.0), (0.0, 2.0)])
+def test_distillation_loss_by_hand(ls, tau):
+    s, t = np.array([[1.0, 0.0]]), np.array([[0.0, 2.0]])
+    y = np.array([[1.0 - ls / 2, ls / 2]])                     # smoothed one-hot of class 0
+    log_p = [-softplus(-1.0), -softplus(1.0)]                  # log softmax of s
+    want_ce = -(y[0, 0] * log_p[0] + y[0, 1] * log_p[1])
+    q = np.exp(t[0] / tau) / np.exp(t[0] / tau).sum()           # teacher's soft targets
+    st = s[0] / tau
+    log_q_s = st - np.log(np.exp(st).sum())
+    want_kd = tau ** 2 * -(q * log_q_s).sum()
+    plain = train.subnetwork_loss(2, ls, False, tau)(np.array([[1.0, 0.0]]), s)
+    assert float(np.asarray(plain)[0]) == pytest.approx(want_ce, rel=1e-5)
+    kd = train.subnetwork_loss(2, ls, True, tau)(np.array([[1.0, 0.0, 0.0, 2.0]]), s)
+    assert float(np.asarray(kd)[0]) == pytest.approx(want_ce + want_kd, rel=1e-5)
+
+
+def _dataset(tmp_path, n_train=4):
+    d = tmp_path / "dataset"
+    d.mkdir()
+    for split, n in (("train", n_train), ("validation", 2), ("test", 2)):
+        np.savez(d / f"{split}.npz", x=np.zeros((n, 2, 2, 1), np.uint8), y=np.arange(n) % 2)
+    return d
+
+
+def test_select_caches_the_teachers_of_each_distillation_mode(tmp_path):
+    search = config.from_dict(tiny_config_dict()).search
+    ds = _dataset(tmp_path)
+    tr0, tr1 = np.arange(8.0).reshape(4, 2), -np.arange(8.0).reshape(4, 2) * 3
+    c0 = write_candidate(tmp_path / "c0", "i0_c0", [[2, 0], [0, 2]], [[2, 0], [0, 2]])
+    np.save(c0 / "logits_train.npy", tr0.astype(np.float32))
+    ensemble.select_step(search, 0, ds, [str(c0)], ["u0"], None, tmp_path / "e0")
+    c1 = write_candidate(tmp_path / "c1", "i1_c0", [[1, 0], [0, 1]], [[1, 0], [0, 1]])
+    np.save(c1 / "logits_train.npy", tr1.astype(np.float32))
+    ensemble.select_step(search, 1, ds, [str(c1)], ["u1"], tmp_path / "e0", tmp_path / "e1")
+    np.testing.assert_allclose(train.read_teacher(tmp_path / "e0", "adaptive"), tr0)
+    np.testing.assert_allclose(train.read_teacher(tmp_path / "e1", "born_again"), tr1)
+    np.testing.assert_allclose(train.read_teacher(tmp_path / "e1", "adaptive"), (tr0 + tr1) / 2)
+    assert train.read_teacher(tmp_path / "e1", "none") is None
+    assert train.read_teacher(None, "adaptive") is None
+
+
+def test_distilling_candidate_trains_from_the_cached_teacher(digits_dir, tmp_path):
+    cfg = config.from_dict({**tiny_config_dict(), "training": {
+        "max_iteration_steps": 3, "train_epochs": None, "batch_size": 16,
+        "knowledge_distillation": "adaptive", "distillation_temperature": 2.0}})
+    first, second = generators.propose(cfg.search, 0, 0, None)
+    m0 = train.train_candidate(first, cfg.training, digits_dir, tmp_path / "c0")
+    assert not m0["distilled"] and (tmp_path / "c0" / "logits_train.npy").exists()
+    ensemble.select_step(cfg.search, 0, digits_dir, [str(tmp_path / "c0")], ["u"], None, tmp_path / "e0")
+    m1 = train.train_candidate(second, cfg.training, digits_dir, tmp_path / "c1", tmp_path / "e0")
+    assert m1["distilled"] and np.isfinite(m1["train_loss"])
+    # The saved model loads without our loss functions.
+    keras.saving.load_model(tmp_path / "c1" / "model.keras")
+
+
+def test_learning_rate_warmup_then_cosine():
+    cfg = config.from_dict({"training": {"warmup_steps": 10, "initial_learning_rate": 0.1}}).training
+    lr = train.learning_rate(cfg, 110)
+    assert float(lr(0)) == pytest.approx(0.0)
+    assert float(lr(5)) == pytest.approx(0.05, rel=1e-3)
+    assert float(lr(10)) == pytest.approx(0.1, rel=1e-3)
+    assert float(lr(60)) == pytest.approx(0.05, rel=1e-3)   # half-way through the cosine
+    assert float(lr(110)) == pytest.approx(0.0, abs=1e-6)
+    constant = train.learning_rate(config.from_dict({"training": {"learning_rate_schedule": "constant"}}).training, 100)
+    assert constant == 0.025
+
+
+@pytest.mark.parametrize("optimizer, extra", [("momentum", {"use_nesterov": True}), ("adam", {}),
+                                              ("rmsprop", {}), ("sgd", {})])
+def test_optimizers_and_precision_options_train(digits_dir, tmp_path, optimizer, extra):
+    cfg = config.from_dict({**tiny_config_dict(), "training": {
+        "max_iteration_steps": 2, "train_epochs": None, "batch_size": 8, "optimizer": optimizer,
+        "use_bf16": optimizer == "adam", "use_xla": optimizer == "rmsprop", **extra}})
+    spec = generators.propose(cfg.search, 0, 0, None)[0]
+    try:
+        metrics = train.train_candidate(spec, cfg.training, digits_dir, tmp_path)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(metrics["train_loss"])
+    assert np.load(tmp_path / "logits_test.npy").dtype == np.float32
+    info = json.loads((tmp_path / "candidate.json").read_text())
+    assert info["metrics"]["train_steps"] == 2
