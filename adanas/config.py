@@ -69,6 +69,11 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(path, f"expected a string, got {_type_name(value)} {value!r}")
         return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected a list, got {_type_name(value)} {value!r}")
+        (inner,) = typing.get_args(tp)
+        return [_coerce(inner, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected a mapping, got {_type_name(value)} {value!r}")
@@ -198,9 +203,20 @@ class SearchConfig:
     # The ensemble must take a new member every iteration (the previous ensemble is not a
     # candidate of its own).
     force_grow: bool = True
+    # Which candidate ensembles an iteration forms: `grow` (previous members + one new),
+    # `all` (previous + every new one), `solo` (each new one alone); several may be listed.
+    ensemble_strategies: list[Literal["grow", "all", "solo"]] = field(default_factory=lambda: ["grow"])
     # `mean`: uniform average of member logits. `weighted`: mixture weights fitted on the
     # validation split's cached logits by minimising the AdaNet objective (adanas.ensemblers).
-    ensembler: Literal["mean", "weighted"] = "mean"
+    # `caruana`: greedy selection with replacement from every subnetwork trained so far
+    # (Caruana et al. 2004); ensemble_strategies do not apply.
+    ensembler: Literal["mean", "weighted", "caruana"] = "mean"
+    caruana_rounds: int = 20
+    # Stop the search after an iteration that lowered the objective by less than this; null = never.
+    early_stopping_margin: float | None = None
+    # Candidates whose ensemble would exceed this many (trainable) parameters are not proposed
+    # (the paper's "<= 33M"); null = no budget.
+    max_ensemble_params: int | None = None
     # What selection minimises on the validation split. With `weighted` it is the AdaNet
     # objective, whose data term is the validation loss: only `validation_loss` is allowed.
     objective: Literal["validation_loss", "validation_error"] = "validation_loss"
@@ -222,6 +238,14 @@ class SearchConfig:
                f"must be >= 1, got {self.candidates_per_iteration}")
         _check(self.boosting_iterations >= 1, p + "boosting_iterations",
                f"must be >= 1, got {self.boosting_iterations}")
+        _check(len(self.ensemble_strategies) >= 1 and
+               len(set(self.ensemble_strategies)) == len(self.ensemble_strategies),
+               p + "ensemble_strategies", "list one or more of grow, all, solo, each once")
+        _check(self.caruana_rounds >= 1, p + "caruana_rounds", f"must be >= 1, got {self.caruana_rounds}")
+        _check(self.max_ensemble_params is None or self.max_ensemble_params >= 1,
+               p + "max_ensemble_params", "must be a positive integer or null")
+        _check(self.ensembler != "caruana" or self.objective == "validation_loss", p + "objective",
+               "must be 'validation_loss' with the caruana ensembler")
         _check(self.adanet_lambda >= 0, p + "adanet_lambda", f"must be >= 0, got {self.adanet_lambda}")
         _check(self.adanet_beta >= 0, p + "adanet_beta", f"must be >= 0, got {self.adanet_beta}")
         _check(self.ensembler != "weighted" or self.objective == "validation_loss", p + "objective",

@@ -5,7 +5,9 @@ forms the candidate ensemble f_{t-1} + h_j, whose output combines its members' l
 configured ensembler (`mean`, or mixture weights fitted to the AdaNet objective: see
 adanas.ensemblers). The winner minimises the objective on the validation split. Unless `force_grow` is set,
 the unchanged previous ensemble competes too (the library's candidate at index 0), so an
-iteration whose candidates would all make things worse adds nobody.
+iteration whose candidates would all make things worse adds nobody. Strategies (`grow`, `all`,
+`solo`) decide which candidate ensembles are formed; the `caruana` ensembler instead picks, with
+replacement, from the pool of every subnetwork trained so far.
 
 The ensemble artifact is a folder:
     ensemble.json                 members (spec, metrics, artifact uri), mixture weights and bias,
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +35,6 @@ from adanas import data, ensemblers
 
 log = logging.getLogger(__name__)
 
-KEEP_PREVIOUS = -1
 TEACHER_FILE = "teacher_logits_train.npz"   # {"adaptive": [N, C], "born_again": [N, C]}
 
 
@@ -88,26 +90,6 @@ def _depth(spec: dict[str, Any]) -> int:
     return int(spec["arch"].get(family.depth_field, 1)) if family else 1
 
 
-def choose(previous: np.ndarray | None, candidates: list[np.ndarray], force_grow: bool,
-           score: Callable[[np.ndarray, int | None], ensemblers.Mixture]):
-    """Picks the candidate whose ensemble with the previous members scores best.
-
-    previous: [M, N, C] logits of the frozen members (None at the first iteration).
-    candidates: each [N, C]. score(stack, candidate index or None for the previous ensemble)
-    returns the fitted Mixture. Returns (winner index or KEEP_PREVIOUS, each candidate
-    ensemble's Mixture, the previous ensemble's Mixture or None). Ties go to the lower index.
-    """
-    def stack(c):
-        return c[None] if previous is None or len(previous) == 0 else np.concatenate([previous, c[None]])
-
-    mixtures = [score(stack(c), j) for j, c in enumerate(candidates)]
-    best = int(np.argmin([mx.objective for mx in mixtures]))
-    prev = None if previous is None or len(previous) == 0 else score(previous, None)
-    if prev is not None and not force_grow and prev.objective <= mixtures[best].objective:
-        return KEEP_PREVIOUS, mixtures, prev
-    return best, mixtures, prev
-
-
 # --- artifact paths ----------------------------------------------------------------------------
 
 _MOUNTS = {"gs://": "/gcs/", "s3://": "/s3/", "minio://": "/minio/"}
@@ -130,9 +112,8 @@ def _load_logits(d: Path, pattern: str) -> dict[str, np.ndarray]:
 def read_state(ensemble_dir: str | os.PathLike | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(ensemble.json, {split: [M, N, C] logits}) of an ensemble artifact; empty for f_0 = 0."""
     if ensemble_dir is None:
-        return {"members": [], "history": []}, {}
-    d = Path(ensemble_dir)
-    return json.loads((d / "ensemble.json").read_text()), _load_logits(d, "member_logits_{}.npy")
+        return read_record(None), {}
+    return read_record(ensemble_dir), _load_logits(Path(ensemble_dir), "member_logits_{}.npy")
 
 
 def read_candidate(candidate_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -142,53 +123,130 @@ def read_candidate(candidate_dir: str | os.PathLike) -> tuple[dict[str, Any], di
 
 # --- the select step ---------------------------------------------------------------------------
 
+@dataclass
+class Unit:
+    """A trained subnetwork as selection sees it: its record (spec, metrics, uri) and logits."""
+    info: dict[str, Any]
+    logits: dict[str, np.ndarray]   # split -> [N, C]
+
+    @property
+    def name(self) -> str:
+        return self.info["spec"]["name"]
+
+
+def _stack(units: list[Unit], split: str) -> np.ndarray | None:
+    if not units or any(split not in u.logits for u in units):
+        return None
+    return np.stack([u.logits[split] for u in units]).astype(np.float32)
+
+
+def _units(infos: list[dict[str, Any]], stacks: dict[str, np.ndarray]) -> list[Unit]:
+    return [Unit(info, {s: a[i] for s, a in stacks.items()}) for i, info in enumerate(infos)]
+
+
+def proposals(search, previous: list[Unit], new: list[Unit]) -> list[tuple[str, list[Unit]]]:
+    """Candidate ensembles (label, members) per the configured strategies.
+
+    `grow`: the previous members plus one new subnetwork, for each; `all`: plus all of them;
+    `solo`: each new subnetwork alone. Unless force_grow, the unchanged previous ensemble comes
+    first (ties keep it).
+    """
+    out: list[tuple[str, list[Unit]]] = []
+    if previous and not search.force_grow:
+        out.append(("previous", previous))
+    for strategy in search.ensemble_strategies:
+        if strategy == "grow":
+            out += [(f"grow {u.name}", previous + [u]) for u in new]
+        elif strategy == "all":
+            out.append(("all", previous + new))
+        elif strategy == "solo":
+            out += [(f"solo {u.name}", [u]) for u in new]
+    return out
+
+
+def decide(options: list[tuple[str, list[Unit]]], score_fn):
+    """Scores each candidate ensemble on validation; the lowest objective wins (ties: first).
+
+    Returns (label, members, Mixture, [(label, Mixture) for every option])."""
+    scored = [(lbl, score_fn(_stack(units, "validation"), [u.info for u in units]))
+              for lbl, units in options]
+    best = int(np.argmin([mx.objective for _, mx in scored]))
+    return options[best][0], options[best][1], scored[best][1], scored
+
+
+def caruana(stack: np.ndarray, labels: np.ndarray, rounds: int) -> tuple[np.ndarray, float]:
+    """Greedy forward selection with replacement (Caruana et al. 2004) over a pool [P, N, C].
+
+    Each round adds the pool model (repeats allowed) that most lowers the validation loss of the
+    uniform mean of the chosen logits; the best ensemble along the way wins. Returns
+    (counts per pool model, its loss).
+    """
+    total = np.zeros(stack.shape[1:], dtype=np.float64)
+    counts = np.zeros(len(stack), dtype=np.int64)
+    best_counts, best_loss = counts.copy(), float("inf")
+    for r in range(rounds):
+        losses = [cross_entropy((total + p) / (r + 1), labels) for p in stack]
+        pick = int(np.argmin(losses))
+        counts[pick] += 1
+        total += stack[pick]
+        if losses[pick] < best_loss:
+            best_counts, best_loss = counts.copy(), losses[pick]
+    return best_counts, best_loss
+
+
 def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
                 candidate_dirs: list[str], candidate_uris: list[str],
                 previous_dir: str | os.PathLike | None, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Chooses this iteration's member and writes the new ensemble artifact. Returns its summary."""
+    """Chooses this iteration's members and writes the new ensemble artifact. Returns its summary."""
     y_val = data.read_split(dataset_dir, "validation", labels_only=True)
     y_test = data.read_split(dataset_dir, "test", labels_only=True)
     state, prev_logits = read_state(previous_dir)
-    cands = [read_candidate(d) for d in candidate_dirs]
-    if not cands:
+    new = [Unit({**info, "uri": uri}, logits)
+           for (info, logits), uri in ((read_candidate(d), u) for d, u in zip(candidate_dirs, candidate_uris))]
+    if not new:
         raise ValueError(f"iteration {iteration}: no candidate was trained")
+    previous = _units(state["members"], prev_logits)
     score_fn = scorer(search, y_val)
-    members = list(state["members"])
+    prev_objective = state["history"][-1]["ensemble"]["objective"] if state["history"] else None
+    pool: list[Unit] = []
 
-    def score(stack, j):
-        return score_fn(stack, members if j is None else members + [cands[j][0]])
+    if search.ensembler == "caruana":
+        pool_dir = Path(previous_dir) if previous_dir is not None else None
+        pool = (_units(state.get("pool", []), _load_logits(pool_dir, "pool_logits_{}.npy"))
+                if pool_dir is not None else []) + new
+        counts, loss = caruana(_stack(pool, "validation"), y_val, search.caruana_rounds)
+        members = [u for u, c in zip(pool, counts) if c]
+        weights = counts[counts > 0] / counts.sum()
+        mixture = ensemblers.Mixture(weights, np.zeros(pool[0].logits["validation"].shape[1]), loss, loss)
+        label, scored = "caruana", [("caruana", mixture)]
+    else:
+        label, members, mixture, scored = decide(proposals(search, previous, new), score_fn)
 
-    winner, mixtures, prev_mix = choose(prev_logits.get("validation"),
-                                        [c[1]["validation"] for c in cands], search.force_grow, score)
-    mixture = prev_mix if winner == KEEP_PREVIOUS else mixtures[winner]
-    logits = {s: prev_logits.get(s) for s in ("validation", "test", "train")}
-    if winner != KEEP_PREVIOUS:
-        info, cand_logits = cands[winner]
-        members.append({**info, "uri": candidate_uris[winner]})
-        for s in logits:
-            if s not in cand_logits or (logits[s] is None and len(members) > 1):
-                logits[s] = None  # train logits are kept only while every member has them
-                continue
-            new = cand_logits[s][None].astype(np.float32)
-            logits[s] = new if logits[s] is None else np.concatenate([logits[s], new])
-
-    ens_val, ens_test = (mixture.combine(logits[s].astype(np.float64)) for s in ("validation", "test"))
-    best_single = min(cands, key=lambda c: c[0]["metrics"]["validation_loss"])[0]
+    before = {id(u.info) for u in previous}
+    added = [u for u in members if id(u.info) not in before]
+    stacks = {s: _stack(members, s) for s in ("validation", "test", "train")}
+    ens_val, ens_test = (mixture.combine(stacks[s].astype(np.float64)) for s in ("validation", "test"))
+    best_single = min(new, key=lambda u: u.info["metrics"]["validation_loss"]).info
+    objective_by_name = {lbl.split(" ", 1)[1]: mx.objective for lbl, mx in scored if " " in lbl}
     entry = {
         "iteration": iteration,
-        "chosen": None if winner == KEEP_PREVIOUS else cands[winner][0]["spec"]["name"],
-        "chosen_arch": None if winner == KEEP_PREVIOUS else cands[winner][0]["spec"]["arch_str"],
-        "previous_objective": None if prev_mix is None else prev_mix.objective,
+        "decision": label,
+        "chosen": ", ".join(u.name for u in added) or None,
+        "chosen_arch": ", ".join(u.info["spec"]["arch_str"] for u in added) or None,
+        "previous_objective": prev_objective,
+        # What early stopping looks at: how much this iteration lowered the objective.
+        "improvement": None if prev_objective is None else prev_objective - mixture.objective,
+        "proposals": [{"label": lbl, "objective": mx.objective} for lbl, mx in scored],
         "candidates": [
-            {"name": c[0]["spec"]["name"], "arch": c[0]["spec"]["arch_str"],
-             "move": c[0]["spec"]["move"], "ensemble_objective": mx.objective, **c[0]["metrics"]}
-            for c, mx in zip(cands, mixtures)
+            {"name": u.name, "arch": u.info["spec"]["arch_str"], "move": u.info["spec"]["move"],
+             "ensemble_objective": objective_by_name.get(u.name), **u.info["metrics"]}
+            for u in new
         ],
         "best_single": {"name": best_single["spec"]["name"], "arch": best_single["spec"]["arch_str"],
                         "test_error": best_single["metrics"]["test_error"]},
         "ensemble": {
             "size": len(members),
-            "params": int(sum(m["metrics"]["params"] for m in members)),
+            "params": int(sum(u.info["metrics"]["params"] for u in members)),
             "ensembler": search.ensembler,
             "objective": mixture.objective,
             "validation_loss": cross_entropy(ens_val, y_val),
@@ -199,27 +257,40 @@ def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for s, arr in logits.items():
+    for s, arr in stacks.items():
         if arr is not None:
             np.save(out / f"member_logits_{s}.npy", arr)
-    if logits["train"] is not None:
+    if stacks["train"] is not None:
         # What the next iteration's candidates distil from, one row per training example.
         np.savez(out / TEACHER_FILE,
-                 adaptive=mixture.combine(logits["train"].astype(np.float64)).astype(np.float32),
-                 born_again=logits["train"][-1])
-    new_state = {"iteration": iteration, "members": members, "history": state["history"] + [entry],
-                 "mixture": {"weights": mixture.weights.tolist(), "bias": mixture.bias.tolist()}}
+                 adaptive=mixture.combine(stacks["train"].astype(np.float64)).astype(np.float32),
+                 born_again=added[-1].logits["train"] if added else stacks["train"][-1])
+    new_state = {"iteration": iteration, "members": [u.info for u in members],
+                 "history": state["history"] + [entry],
+                 "mixture": {"weights": np.asarray(mixture.weights).tolist(),
+                             "bias": np.asarray(mixture.bias).tolist()}}
+    if pool:
+        new_state["pool"] = [u.info for u in pool]
+        for s in ("validation", "test"):
+            np.save(out / f"pool_logits_{s}.npy", _stack(pool, s))
     (out / "ensemble.json").write_text(json.dumps(new_state, indent=2))
-    log.info("iteration %d: chose %s (%s); ensemble of %d: validation error %.4f, test error %.4f",
-             iteration, entry["chosen"], entry["chosen_arch"], len(members),
+    log.info("iteration %d: %s; ensemble of %d: objective %.4f, validation error %.4f, test error %.4f",
+             iteration, label, len(members), mixture.objective,
              entry["ensemble"]["validation_error"], entry["ensemble"]["test_error"])
     return entry
 
 
+def read_record(ensemble_dir: str | os.PathLike | None) -> dict[str, Any]:
+    """ensemble.json alone (no logits): members and history; empty for f_0 = 0."""
+    if ensemble_dir is None:
+        return {"members": [], "history": []}
+    return json.loads((Path(ensemble_dir) / "ensemble.json").read_text())
+
+
 def last_chosen_spec(ensemble_dir: str | os.PathLike | None) -> dict[str, Any] | None:
     """The spec of the most recently added member: what the dynamic generator grows."""
-    state, _ = read_state(ensemble_dir) if ensemble_dir else ({"members": []}, {})
-    return state["members"][-1]["spec"] if state["members"] else None
+    members = read_record(ensemble_dir)["members"]
+    return members[-1]["spec"] if members else None
 
 
 def resolve_members(state: dict[str, Any],

@@ -129,6 +129,7 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
             "best_single_test_error": h["best_single"]["test_error"],
             "candidates": len(h["candidates"]),
         } for h in history],
+        "stopped": state.get("stopped", ""),
         "model": str(model_file),
         "logit_drift": drift,
     }

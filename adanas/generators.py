@@ -74,3 +74,70 @@ def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | Non
         }
         for j, (move, arch) in enumerate(moves)
     ]
+
+
+def candidate_params(specs: list[dict[str, Any]], dataset_dir) -> list[int]:
+    """Trainable parameters of each spec's model (built, not trained: imports TensorFlow)."""
+    import numpy as np
+
+    from adanas import data
+    meta = data.read_meta(dataset_dir)
+    out = []
+    for spec in specs:
+        model = models.build_model(spec, meta["image_shape"], meta["num_classes"], 0.0)
+        model = models.FAMILIES[spec["family"]].inference_model(model)
+        out.append(int(sum(np.prod(w.shape) for w in model.trainable_weights)))
+    return out
+
+
+def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[list[dict[str, Any]], str]:
+    """(candidate specs for `iteration`, why the search stops here instead or "").
+
+    It stops after `boosting_iterations`, when the last iteration lowered the objective by less
+    than `early_stopping_margin`, or when no candidate fits `max_ensemble_params`.
+    """
+    from adanas import ensemble
+    record = ensemble.read_record(previous_dir)
+    history, members = record["history"], record["members"]
+    if iteration >= search.boosting_iterations:
+        return [], f"done: {search.boosting_iterations} iterations"
+    margin = search.early_stopping_margin
+    if history and margin is not None and history[-1]["improvement"] is not None \
+            and history[-1]["improvement"] < margin:
+        return [], (f"early stop: iteration {history[-1]['iteration']} lowered the objective "
+                    f"by {history[-1]['improvement']:.4g} < {margin}")
+    specs = propose(search, seed, iteration, members[-1]["spec"] if members else None)
+    if search.max_ensemble_params is None:
+        return specs, ""
+    used = sum(m["metrics"]["params"] for m in members)
+    sizes = candidate_params(specs, dataset_dir)
+    fitting = [dict(s, params=p) for s, p in zip(specs, sizes) if used + p <= search.max_ensemble_params]
+    if fitting:
+        return fitting, ""
+    if not members:
+        raise ValueError(f"search.max_ensemble_params {search.max_ensemble_params:,} is smaller than "
+                         f"every first candidate ({', '.join(f'{p:,}' for p in sizes)} params)")
+    return [], (f"budget: the ensemble has {used:,} params and no candidate fits in "
+                f"{search.max_ensemble_params:,} (smallest {min(sizes):,})")
+
+
+def candidates_for(search, seed: int, iteration: int, previous_dir, dataset_dir) -> list[dict[str, Any]]:
+    """The generate task: this iteration's candidate specs (the select task already checked
+    that the iteration should run)."""
+    specs, reason = plan(search, seed, iteration, previous_dir, dataset_dir)
+    if not specs:
+        raise ValueError(f"iteration {iteration} should not run: {reason}")
+    return specs
+
+
+def should_continue(search, seed: int, next_iteration: int, ensemble_dir, dataset_dir) -> bool:
+    """Whether the search runs `next_iteration`; the reason it stops is recorded in the ensemble."""
+    import json
+    from pathlib import Path
+    specs, reason = plan(search, seed, next_iteration, ensemble_dir, dataset_dir)
+    if not specs:
+        path = Path(ensemble_dir) / "ensemble.json"
+        record = json.loads(path.read_text())
+        record["stopped"] = reason
+        path.write_text(json.dumps(record, indent=2))
+    return bool(specs)

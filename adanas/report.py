@@ -36,4 +36,5 @@ def format_report(report: dict[str, Any]) -> str:
         f"test error {_pct(report['test_error'])} on {report['test_examples']} examples "
         f"(best single candidate {best['name']} {best['arch']}: {_pct(best['test_error'])}).",
         f"Member weights: {weights}.",
+        f"Search ended: {report.get('stopped') or 'after the last iteration'}.",
     ])

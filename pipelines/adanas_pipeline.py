@@ -1,13 +1,16 @@
 """The AdaNAS pipeline: the AdaNet loop as one KFP v2 DAG. Wiring only; the work is in `adanas`.
 
     augment-data
-    for t in 0..T-1 (unrolled at compile time: KFP v2 has no recursion):
-        generate-candidates(t, f_{t-1})  ->  ParallelFor: train-candidate  ->  Collected
-        select-ensemble(t, f_{t-1}, candidates)  ->  f_t
-    evaluate-ensemble(f_{T-1})  ->  exported Keras model, report, metrics
+    iteration t (unrolled at compile time: KFP v2 has no recursion):
+        generate-candidates(t, f_{t-1}) -> ParallelFor: train-candidate -> Collected
+        -> select-ensemble -> f_t, and whether to go on
+        If go on:  iteration t+1            (nested: the rest of the search)
+        Else:      evaluate-ensemble(f_t)   (early stop, parameter budget)
+    evaluate-ensemble(f_T) after the last iteration
+
+Exactly one evaluate task runs, in whichever branch the search ended.
 """
 
-# No `from __future__ import annotations`: kfp reads the pipeline's return annotation as a type.
 from pathlib import Path
 
 from kfp import compiler, dsl
@@ -34,31 +37,43 @@ def build_pipeline(cfg: Config):
     default, train_res = cfg.resources.default, cfg.resources.train
 
     @dsl.pipeline(name=cfg.name,
-                  description=f"AdaNAS search: {cfg.search.boosting_iterations} AdaNet iterations "
+                  description=f"AdaNAS search: up to {cfg.search.boosting_iterations} AdaNet iterations "
                               f"of {cfg.search.candidates_per_iteration} {cfg.search.family} "
                               f"candidates ({cfg.search.generator} generator) on {cfg.dataset.name}")
-    def adanas_search() -> dsl.Artifact:
+    def adanas_search():
         data = _apply_resources(ops.augment_data(dataset_config=sections["dataset"],
                                                  augmentation=sections["augmentation"]), default)
         data.set_display_name("augment-data")
         dataset = data.outputs["dataset"]
-        previous = {}  # f_0 = 0: the first iteration has no previous ensemble
-        for t in range(cfg.search.boosting_iterations):
+
+        def evaluate(ensemble):
+            task = ops.evaluate_ensemble(dataset=dataset, ensemble=ensemble)
+            _apply_resources(task, default).set_display_name("evaluate-ensemble")
+
+        def iteration(t: int, previous: dict):
             gen = ops.generate_candidates(search=sections["search"], seed=cfg.seed, iteration=t,
-                                          **previous)
+                                          dataset=dataset, **previous)
             _apply_resources(gen, default).set_display_name(f"iteration-{t}-generate")
             with dsl.ParallelFor(gen.output) as candidate:
                 train = ops.train_candidate(candidate=candidate, training=sections["training"],
                                             dataset=dataset, **previous)
                 _apply_resources(train, train_res).set_display_name(f"iteration-{t}-train")
-            select = ops.select_ensemble(search=sections["search"], iteration=t, dataset=dataset,
+            select = ops.select_ensemble(search=sections["search"], seed=cfg.seed, iteration=t,
+                                         dataset=dataset,
                                          candidates=dsl.Collected(train.outputs["model"]),
                                          **previous)
             _apply_resources(select, default).set_display_name(f"iteration-{t}-select")
-            previous = {"previous_ensemble": select.outputs["ensemble"]}
-        evaluate = ops.evaluate_ensemble(dataset=dataset, ensemble=previous["previous_ensemble"])
-        _apply_resources(evaluate, default).set_display_name("evaluate-ensemble")
-        return evaluate.outputs["report"]
+            ensemble = select.outputs["ensemble"]
+            if t + 1 == cfg.search.boosting_iterations:
+                evaluate(ensemble)
+                return
+            # Early stopping and the parameter budget end the search here (select decides).
+            with dsl.If(select.outputs["Output"] == True, name=f"iteration-{t + 1}"):  # noqa: E712
+                iteration(t + 1, {"previous_ensemble": ensemble})
+            with dsl.Else(name=f"stop-after-{t}"):
+                evaluate(ensemble)
+
+        iteration(0, {})
 
     return adanas_search
 

@@ -17,14 +17,22 @@ def run_local(cfg: Config, pipeline_root: str | Path, enable_caching: bool = Fal
     """Runs the whole search; returns (report, report folder). Raises if any task fails."""
     from kfp import local
 
+    root = Path(pipeline_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
     # Resources (cpu, memory, accelerator) only matter on a cluster; kfp.local would warn about
     # them once per task.
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
-    local.init(runner=local.SubprocessRunner(use_venv=False),
-               pipeline_root=str(Path(pipeline_root).resolve()), enable_caching=enable_caching)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
+               enable_caching=enable_caching)
+    before = set(root.iterdir())
     t0 = time.perf_counter()
-    task = build_pipeline(cfg)()
-    report_dir = Path(task.output.path)
-    report = json.loads((report_dir / "report.json").read_text())
-    report["wall_seconds"] = time.perf_counter() - t0
-    return report, report_dir
+    build_pipeline(cfg)()
+    wall = time.perf_counter() - t0
+    runs = [p for p in root.iterdir() if p not in before and p.name.startswith(cfg.name)]
+    # One evaluate task runs, in whichever branch the search stopped.
+    reports = [p for run in runs for p in run.rglob("report/report.json")]
+    if len(reports) != 1:
+        raise RuntimeError(f"expected one report under {runs}, found {len(reports)}")
+    report = json.loads(reports[0].read_text())
+    report["wall_seconds"] = wall
+    return report, reports[0].parent

@@ -29,7 +29,8 @@ def test_components_end_to_end_by_hand(tmp_path):
     previous = None
     for t in range(2):
         specs = OPS.generate_candidates.python_func(search=sections["search"], seed=cfg.seed,
-                                                    iteration=t, previous_ensemble=previous)
+                                                    iteration=t, dataset=dataset,
+                                                    previous_ensemble=previous)
         assert len(specs) == 2 and all(isinstance(s, str) for s in specs)
         models = []
         for spec in specs:
@@ -41,11 +42,13 @@ def test_components_end_to_end_by_hand(tmp_path):
             assert metrics.metadata["params"] > 0 and model.metadata["name"] == name
             models.append(model)
         ens = _artifact(dsl.Model, tmp_path / f"ensemble-{t}")
-        OPS.select_ensemble.python_func(search=sections["search"], iteration=t, dataset=dataset,
-                                        candidates=models, ensemble=ens,
-                                        metrics=_artifact(dsl.Metrics, tmp_path / f"sm{t}"),
-                                        previous_ensemble=previous)
+        go_on = OPS.select_ensemble.python_func(search=sections["search"], seed=cfg.seed,
+                                                iteration=t, dataset=dataset, candidates=models,
+                                                ensemble=ens,
+                                                metrics=_artifact(dsl.Metrics, tmp_path / f"sm{t}"),
+                                                previous_ensemble=previous)
         assert ens.metadata["size"] == t + 1
+        assert go_on is (t + 1 < cfg.search.boosting_iterations)
         previous = ens
     # The dynamic generator grew the member chosen at iteration 0.
     chosen0 = json.loads((tmp_path / "ensemble-0" / "ensemble.json").read_text())["members"][0]["spec"]

@@ -26,38 +26,70 @@ def test_cross_entropy_by_hand():
     assert ensemble.error_rate(np.array([[1.0, 0.0], [2.0, 1.0]]), Y) == 0.5
 
 
-def _mean(objective_name="validation_loss"):
-    return lambda stack, j: ensemble.mean_mixture(stack, Y, objective_name)
+def _unit(name, logits):
+    return ensemble.Unit({"spec": {"name": name}, "metrics": {"params": 1}}, {"validation": np.asarray(logits)})
 
 
-def _choose(previous, candidates, force_grow, objective_name="validation_loss"):
-    winner, mixtures, prev = ensemble.choose(previous, candidates, force_grow, _mean(objective_name))
-    return winner, [m.objective for m in mixtures], None if prev is None else prev.objective
+def _decide(previous, candidates, force_grow, objective_name="validation_loss", strategies=("grow",)):
+    search = config.from_dict(tiny_config_dict(force_grow=force_grow, objective=objective_name,
+                                               ensemble_strategies=list(strategies))).search
+    prev = [_unit(f"p{i}", p) for i, p in enumerate(previous)]
+    new = [_unit(f"c{i}", c) for i, c in enumerate(candidates)]
+    label, members, mixture, scored = ensemble.decide(ensemble.proposals(search, prev, new),
+                                                      ensemble.scorer(search, Y))
+    return label, [u.name for u in members], {lbl: mx.objective for lbl, mx in scored}
 
 
-def test_choose_by_hand():
+def test_grow_by_hand():
     # Ensembles are uniform means of member logits:
     #   PREV + A = [[1, 0], [0, 2.5]]   -> (softplus(-1) + softplus(-2.5)) / 2 = 0.19608
     #   PREV + B = [[3, 0], [0.5, 1]]   -> (softplus(-3) + softplus(-0.5)) / 2 = 0.26133
     #   PREV alone                      ->  softplus(-2)                       = 0.12693
     want_a = (softplus(-1) + softplus(-2.5)) / 2
     want_b = (softplus(-3) + softplus(-0.5)) / 2
-    winner, scores, prev = _choose(PREV, [CAND_A, CAND_B], True)
-    assert winner == 0
-    assert scores == pytest.approx([want_a, want_b])
-    assert prev == pytest.approx(softplus(-2))
+    label, members, scores = _decide(PREV, [CAND_A, CAND_B], True)
+    assert label == "grow c0" and members == ["p0", "c0"]
+    assert scores == pytest.approx({"grow c0": want_a, "grow c1": want_b})
     # Without force_grow the previous ensemble competes, and here it wins.
-    winner, _, _ = _choose(PREV, [CAND_A, CAND_B], False)
-    assert winner == ensemble.KEEP_PREVIOUS
+    label, members, scores = _decide(PREV, [CAND_A, CAND_B], False)
+    assert label == "previous" and members == ["p0"]
+    assert scores["previous"] == pytest.approx(softplus(-2))
     # At the first iteration there is no previous ensemble: each candidate stands alone.
-    winner, scores, prev = _choose(None, [CAND_B, CAND_A], False)
-    assert prev is None and winner == 1
-    assert scores == pytest.approx([(softplus(-4) + softplus(1)) / 2, (softplus(0) + softplus(-3)) / 2])
+    label, members, scores = _decide([], [CAND_B, CAND_A], False)
+    assert members == ["c1"]
+    assert scores == pytest.approx({"grow c0": (softplus(-4) + softplus(1)) / 2,
+                                    "grow c1": (softplus(0) + softplus(-3)) / 2})
 
 
-def test_choose_by_error_breaks_ties_to_the_first():
-    winner, scores, _ = _choose(PREV, [CAND_B, CAND_A], True, "validation_error")
-    assert scores == [0.0, 0.0] and winner == 0
+def test_all_and_solo_strategies_by_hand():
+    #   PREV + A + B = [[2, 0], [1/3, 5/3]] -> (softplus(-2) + softplus(-4/3)) / 2
+    #   A alone      = [[0, 0], [0, 3]]     -> (softplus(0) + softplus(-3)) / 2
+    #   B alone      = [[4, 0], [1, 0]]     -> (softplus(-4) + softplus(1)) / 2
+    label, members, scores = _decide(PREV, [CAND_A, CAND_B], True, strategies=("all", "solo"))
+    assert scores == pytest.approx({"all": (softplus(-2) + softplus(-4 / 3)) / 2,
+                                    "solo c0": (softplus(0) + softplus(-3)) / 2,
+                                    "solo c1": (softplus(-4) + softplus(1)) / 2})
+    assert label == "all" and members == ["p0", "c0", "c1"]
+
+
+def test_ties_go_to_the_first_option():
+    label, _, scores = _decide(PREV, [CAND_B, CAND_A], True, "validation_error")
+    assert list(scores.values()) == [0.0, 0.0] and label == "grow c0"
+
+
+def test_caruana_by_hand():
+    # Pool: a good model, a worse one, and one that is confidently wrong on example 1.
+    y = np.array([0, 1])
+    good = np.array([[2.0, 0.0], [0.0, 1.0]])
+    weak = np.array([[0.5, 0.0], [0.0, 3.0]])
+    wrong = np.array([[3.0, 0.0], [3.0, 0.0]])
+    counts, loss = ensemble.caruana(np.stack([good, weak, wrong]), y, rounds=4)
+    # Round 1: good alone, (softplus(-2) + softplus(-1)) / 2 = 0.2201, beats weak 0.2613, wrong 1.549.
+    # Round 2: good + weak = [[1.25, 0], [0, 2]]: 0.1894.
+    # Round 3: good again: (2 good + weak) / 3 = [[1.5, 0], [0, 5/3]]: 0.1872, the best so far.
+    # Round 4: the best addition (weak) gives 0.1894, worse: the round-3 ensemble is kept.
+    assert list(counts) == [2, 1, 0]
+    assert loss == pytest.approx((softplus(-1.5) + softplus(-5 / 3)) / 2)
 
 
 def _dataset(tmp_path, y_val, y_test):

@@ -13,24 +13,35 @@ def _compile(tmp_path, path=ROOT / "pipelines" / "configs" / "cifar10.yaml", ove
     return cfg, yaml.safe_load(out.read_text())
 
 
+def _all_tasks(spec):
+    """(dag owner, task name, task) for every task of every DAG in the compiled spec."""
+    dags = [("root", spec["root"]["dag"])] + [
+        (name, comp["dag"]) for name, comp in spec["components"].items() if "dag" in comp]
+    return [(owner, name, task) for owner, dag in dags for name, task in dag["tasks"].items()]
+
+
 def test_dag_is_unrolled_with_a_parallel_for_per_iteration(tmp_path):
     cfg, spec = _compile(tmp_path, overrides=["search.boosting_iterations=3"])
-    root = spec["root"]["dag"]["tasks"]
-    # augment + 3 x (generate, for-loop, select) + evaluate
-    assert len(root) == 1 + 3 * 3 + 1
-    loops = [t for t in root.values() if "parameterIterator" in t]
+    tasks = _all_tasks(spec)
+    names = sorted(t["taskInfo"]["name"] for _, _, t in tasks if "componentRef" in t
+                   and spec["components"][t["componentRef"]["name"]].get("executorLabel"))
+    # Each iteration: generate, train (in its loop), select; an evaluate in each place the
+    # search can end: after iteration 0 or 1 (Else branches) or after the last.
+    assert names == sorted(["augment-data"] + [f"iteration-{i}-{s}" for i in range(3)
+                                               for s in ("generate", "train", "select")]
+                           + ["evaluate-ensemble"] * 3)
+    loops = [t for _, _, t in tasks if "parameterIterator" in t]
     assert len(loops) == 3
     for loop in loops:
-        assert loop["parameterIterator"]["items"]["inputParameter"].startswith("pipelinechannel--generate-candidates")
-        inner = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
-        assert [t["taskInfo"]["name"] for t in inner.values()][0].endswith("-train")
-    names = sorted(t["taskInfo"]["name"] for t in root.values() if "parameterIterator" not in t)
-    assert names == sorted(["augment-data", "evaluate-ensemble"] + [
-        f"iteration-{i}-{s}" for i in range(3) for s in ("generate", "select")])
-    # Each select depends on the previous iteration's select (the ensemble so far).
-    sel1 = next(t for t in root.values() if t["taskInfo"]["name"] == "iteration-1-select")
-    prev = sel1["inputs"]["artifacts"]["previous_ensemble"]["taskOutputArtifact"]
-    assert root[prev["producerTask"]]["taskInfo"]["name"] == "iteration-0-select"
+        assert "generate-candidates" in loop["parameterIterator"]["items"]["inputParameter"]
+    # Iteration t+1 runs only when select t says so; otherwise the Else branch evaluates.
+    conditions = [t["triggerPolicy"]["condition"] for _, _, t in tasks if "triggerPolicy" in t]
+    assert len(conditions) == 4
+    assert sum("select-ensemble" in c and "Output" in c and not c.startswith("!") for c in conditions) == 2
+    # The select of iteration 1 consumes iteration 0's ensemble.
+    by_name = {t["taskInfo"]["name"]: (owner, t) for owner, _, t in tasks}
+    sel1 = by_name["iteration-1-select"][1]
+    assert "previous_ensemble" in sel1["inputs"]["artifacts"]
 
 
 def test_train_tasks_carry_accelerator_cpu_memory(tmp_path):

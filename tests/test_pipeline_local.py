@@ -32,3 +32,13 @@ def test_pipeline_runs_locally_and_grows_the_ensemble(tmp_path):
     # Every candidate was trained in its own task folder, one per ParallelFor iteration.
     trained = sorted(p.parent.parent.name for p in (tmp_path / "root").glob("*/*/train-candidate*/model/candidate.json"))
     assert len(trained) == 4
+
+
+def test_early_stopping_skips_the_remaining_iterations(tmp_path):
+    # A margin no iteration can meet: iteration 1 runs (iteration 0 has nothing to improve on),
+    # then the search ends in the Else branch instead of running iteration 2.
+    cfg = config.from_dict(tiny_config_dict(boosting_iterations=3, early_stopping_margin=100.0))
+    report, _ = run_local(cfg, tmp_path / "root")
+    assert [it["iteration"] for it in report["iterations"]] == [0, 1]
+    assert report["stopped"].startswith("early stop: iteration 1")
+    assert not list((tmp_path / "root").rglob("*iteration-2*"))

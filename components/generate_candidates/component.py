@@ -1,10 +1,10 @@
 """Generate step: G(f_{t-1}), the candidate specs of one AdaNet iteration."""
 
 from kfp import dsl
-from kfp.dsl import Input, Model
+from kfp.dsl import Dataset, Input, Model
 
 
-def generate_candidates(search: str, seed: int, iteration: int,
+def generate_candidates(search: str, seed: int, iteration: int, dataset: Input[Dataset],
                         previous_ensemble: Input[Model] = None) -> list:
     """Proposes this iteration's candidates: a list of JSON specs, one per training task.
 
@@ -12,15 +12,19 @@ def generate_candidates(search: str, seed: int, iteration: int,
         search: the `search` section of an AdaNAS config, as JSON.
         seed: the search seed; each candidate gets its own seed derived from it.
         iteration: the AdaNet iteration, from 0.
+        dataset: the Dataset artifact (image shape and classes, for the parameter budget).
         previous_ensemble: the ensemble chosen so far; absent at iteration 0 (f_0 = 0).
+
+    Returns:
+        JSON specs (strings, not dicts: KFP turns numbers inside dicts into floats).
     """
     import json
 
-    from adanas import config, ensemble, generators
+    from adanas import config, generators
 
-    last = ensemble.last_chosen_spec(None if previous_ensemble is None else previous_ensemble.path)
-    specs = generators.propose(config.section_from_json("search", search), seed, iteration, last)
-    # JSON strings, not dicts: KFP passes dict numbers as floats, and specs must stay exact.
+    specs = generators.candidates_for(
+        config.section_from_json("search", search), seed, iteration,
+        None if previous_ensemble is None else previous_ensemble.path, dataset.path)
     return [json.dumps(s) for s in specs]
 
 
