@@ -110,6 +110,14 @@ def _check(ok: bool, path: str, message: str) -> None:
         raise ConfigError(path, message)
 
 
+def _importable(target: str, path: str) -> None:
+    try:
+        if not callable(models.import_object(target, path)):
+            raise ConfigError(path, f"{target!r} is not callable")
+    except ValueError as e:
+        raise ConfigError(path, str(e).removeprefix(f"{path} ")) from None
+
+
 # --- sections ----------------------------------------------------------------------------------
 
 EMBEDDED_DATASETS = ("digits",)
@@ -185,6 +193,9 @@ class AugmentationConfig:
 class GrowthConfig:
     depth: int = 1    # layers (cells) added by the `deeper` move; the paper's N+1
     width: int = 16   # filters/units added by the `wider` move; the paper's F+240
+    # Family `keras` only: the integer architecture keys that `deeper` and `wider` grow.
+    depth_key: str | None = None
+    width_key: str | None = None
 
     def validate(self, path: str) -> None:
         _check(self.depth >= 1, f"{path}.depth", f"must be >= 1, got {self.depth}")
@@ -193,9 +204,15 @@ class GrowthConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
+    # `cnn`, `dnn`, `nasnet`, or `keras`: any builder function named by `builder`.
     family: str = "cnn"
-    # Overrides of the family's default architecture (see `adanas.models`).
+    # Overrides of the family's default architecture (see `adanas.models`); for `keras`, the
+    # spec passed to the builder as is.
     architecture: dict[str, Any] = field(default_factory=dict)
+    # Family `keras`: 'package.module:function', build(spec, input_shape, num_classes) -> Model.
+    builder: str | None = None
+    # `simple`, `dynamic`, or 'package.module:function' for your own generator:
+    # f(iteration, count, base: dict, last: dict | None) -> list of architecture dicts.
     generator: str = "dynamic"
     growth: GrowthConfig = field(default_factory=GrowthConfig)
     candidates_per_iteration: int = 2
@@ -230,10 +247,22 @@ class SearchConfig:
 
     def validate(self, path: str) -> None:
         p = f"{path}."
-        _check(self.family in models.FAMILIES, p + "family",
-               f"unknown family {self.family!r}; allowed: {', '.join(models.FAMILIES)}")
-        _check(self.generator in generators.GENERATORS, p + "generator",
-               f"unknown generator {self.generator!r}; allowed: {', '.join(generators.GENERATORS)}")
+        families = list(models.FAMILIES) + ["keras"]
+        _check(self.family in families, p + "family",
+               f"unknown family {self.family!r}; allowed: {', '.join(families)}")
+        _check((self.builder is not None) == (self.family == "keras"), p + "builder",
+               "is required with family 'keras' (package.module:function) and only then")
+        if self.builder is not None:
+            _importable(self.builder, p + "builder")
+        if ":" in self.generator:
+            _importable(self.generator, p + "generator")
+        else:
+            _check(self.generator in generators.GENERATORS, p + "generator",
+                   f"unknown generator {self.generator!r}; allowed: "
+                   f"{', '.join(generators.GENERATORS)}, or package.module:function")
+        if self.family == "keras" and self.generator == "dynamic":
+            _check(bool(self.growth.depth_key or self.growth.width_key), p + "growth.depth_key",
+                   "the dynamic generator needs growth.depth_key and/or width_key with family 'keras'")
         _check(self.candidates_per_iteration >= 1, p + "candidates_per_iteration",
                f"must be >= 1, got {self.candidates_per_iteration}")
         _check(self.boosting_iterations >= 1, p + "boosting_iterations",
@@ -252,10 +281,13 @@ class SearchConfig:
                "must be 'validation_loss' with the weighted ensembler (its data term)")
         self.arch()  # validates search.architecture against the family
 
+    def family_impl(self):
+        return models.family_of(self.family, self.builder, self.growth.depth_key,
+                                self.growth.width_key)
+
     def arch(self) -> Any:
         """The base architecture: the family's defaults with `architecture` applied."""
-        return parse_dataclass(models.FAMILIES[self.family].arch_type, self.architecture,
-                               "search.architecture")
+        return self.family_impl().parse(self.architecture, "search.architecture")
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,7 @@ def scorer(search, labels: np.ndarray) -> Callable[[np.ndarray, list[dict[str, A
 
 def _depth(spec: dict[str, Any]) -> int:
     from adanas import models
-    family = models.FAMILIES.get(spec["family"])
-    return int(spec["arch"].get(family.depth_field, 1)) if family else 1
+    return models.family_of_spec(spec).depth(spec["arch"])
 
 
 # --- artifact paths ----------------------------------------------------------------------------

@@ -6,7 +6,6 @@ A candidate spec is a plain JSON-able dict (it crosses task boundaries as a KFP 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from typing import Any, Callable, Iterator
 
@@ -40,9 +39,12 @@ def dynamic(iteration, count, base, last, family, growth):
     """
     origin = base if last is None else last
     out: list[tuple[str, Any]] = [("base", base)] if last is None else []
+    deeper, wider = family.directions()
     for d, w in _growth_steps():
         if len(out) >= count:
             break
+        if (d and not deeper) or (w and not wider):
+            continue
         out.append((_label(d, w), family.grow(origin, d * growth.depth, w * growth.width)))
     return out[:count]
 
@@ -54,23 +56,39 @@ def candidate_seed(seed: int, iteration: int, index: int) -> int:
     return seed * 10_000 + iteration * 100 + index
 
 
+def _user_generator(path: str) -> Generator:
+    """Adapts f(iteration, count, base: dict, last: dict | None) -> [arch dict] to the registry."""
+    fn = models.import_object(path, "search.generator")
+
+    def generate(iteration, count, base, last, family, growth):
+        archs = fn(iteration, count, family.to_dict(base), None if last is None else family.to_dict(last))
+        if not isinstance(archs, list) or not archs:
+            raise ValueError(f"{path} must return a non-empty list of architecture dicts, got {archs!r}")
+        return [("custom", family.parse(a, f"{path}[{i}]")) for i, a in enumerate(archs)]
+
+    return generate
+
+
 def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Candidate specs for `iteration`, given the spec of the last member chosen (or None)."""
-    family = models.FAMILIES[search.family]
+    family = search.family_impl()
     last = None
-    if last_chosen is not None and last_chosen["family"] == search.family:
-        last = family.arch_from_dict(last_chosen["arch"])
-    moves = GENERATORS[search.generator](iteration, search.candidates_per_iteration,
-                                         search.arch(), last, family, search.growth)
+    if last_chosen is not None and last_chosen["family"] == family.name:
+        last = family.parse(last_chosen["arch"])
+    generate = (_user_generator(search.generator) if ":" in search.generator
+                else GENERATORS[search.generator])
+    moves = generate(iteration, search.candidates_per_iteration, search.arch(), last, family,
+                     search.growth)
     return [
         {
             "name": f"i{iteration}_c{j}",
             "family": family.name,
-            "arch": dataclasses.asdict(arch),
-            "arch_str": arch.describe(),
+            "arch": family.to_dict(arch),
+            "arch_str": family.describe(arch),
             "move": move,
             "iteration": iteration,
             "seed": candidate_seed(seed, iteration, j),
+            **family.spec_fields(),
         }
         for j, (move, arch) in enumerate(moves)
     ]
@@ -85,7 +103,7 @@ def candidate_params(specs: list[dict[str, Any]], dataset_dir) -> list[int]:
     out = []
     for spec in specs:
         model = models.build_model(spec, meta["image_shape"], meta["num_classes"], 0.0)
-        model = models.FAMILIES[spec["family"]].inference_model(model)
+        model = models.family_of_spec(spec).inference_model(model)
         out.append(int(sum(np.prod(w.shape) for w in model.trainable_weights)))
     return out
 

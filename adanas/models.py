@@ -160,6 +160,7 @@ def _same(model):
 
 @dataclass(frozen=True)
 class Family:
+    """A built-in architecture space: a dataclass of hyperparameters and a Keras builder."""
     name: str
     arch_type: type
     build: Callable[..., Any]
@@ -168,6 +169,19 @@ class Family:
     # The model to save and serve: training-only parts (auxiliary heads, drop path) removed.
     inference_model: Callable[[Any], Any] = _same
 
+    def parse(self, data: dict[str, Any], path: str = "architecture") -> Any:
+        from adanas.config import parse_dataclass
+        return parse_dataclass(self.arch_type, data, path)
+
+    def to_dict(self, arch: Any) -> dict[str, Any]:
+        return dataclasses.asdict(arch)
+
+    def describe(self, arch: Any) -> str:
+        return arch.describe()
+
+    def depth(self, arch: dict[str, Any]) -> int:
+        return int(arch.get(self.depth_field, 1))
+
     def grow(self, arch: Any, depth: int = 0, width: int = 0) -> Any:
         """`arch` made `depth` layers deeper and `width` filters/units wider."""
         return dataclasses.replace(arch, **{
@@ -175,9 +189,82 @@ class Family:
             self.width_field: getattr(arch, self.width_field) + width,
         })
 
-    def arch_from_dict(self, data: dict[str, Any]) -> Any:
-        from adanas.config import parse_dataclass
-        return parse_dataclass(self.arch_type, data, "architecture")
+    def spec_fields(self) -> dict[str, Any]:
+        """What a candidate spec must carry for `build_model` to rebuild this family."""
+        return {}
+
+    def directions(self) -> tuple[bool, bool]:
+        """Whether it can grow deeper, wider."""
+        return True, True
+
+
+def import_object(path: str, what: str) -> Any:
+    """`package.module:attribute` -> the attribute, with an error that says what was wanted."""
+    import importlib
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{what} {path!r}: expected 'package.module:function'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"{what} {path!r} cannot be imported: {e}") from None
+
+
+@dataclass(frozen=True)
+class KerasBuilderFamily:
+    """Any Keras model builder, `build(spec: dict, input_shape, num_classes) -> keras.Model`
+    returning logits, like the candidate pool of the original AutoEnsembleEstimator. The spec
+    is the config's `architecture` mapping, passed as is; `deeper`/`wider` grow the integer
+    keys named by growth.depth_key / growth.width_key."""
+    builder: str
+    depth_key: str | None = None
+    width_key: str | None = None
+    name: str = "keras"
+    inference_model: Callable[[Any], Any] = _same
+
+    def parse(self, data: dict[str, Any], path: str = "architecture") -> dict[str, Any]:
+        import json
+        try:
+            json.dumps(data)
+        except TypeError as e:
+            from adanas.config import ConfigError
+            raise ConfigError(path, f"must be plain YAML values (it crosses task boundaries as JSON): {e}") from None
+        return dict(data)
+
+    def to_dict(self, arch: dict[str, Any]) -> dict[str, Any]:
+        return dict(arch)
+
+    def describe(self, arch: dict[str, Any]) -> str:
+        fn = self.builder.rsplit(":", 1)[-1]
+        keys = [k for k in (self.depth_key, self.width_key) if k and k in arch]
+        return f"{fn}({'@'.join(str(arch[k]) for k in keys)})" if keys else fn
+
+    def depth(self, arch: dict[str, Any]) -> int:
+        return int(arch.get(self.depth_key, 1)) if self.depth_key else 1
+
+    def grow(self, arch: dict[str, Any], depth: int = 0, width: int = 0) -> dict[str, Any]:
+        out = dict(arch)
+        for key, add in ((self.depth_key, depth), (self.width_key, width)):
+            if add:
+                if not key or not isinstance(arch.get(key), int):
+                    raise ValueError(f"growing a keras-builder candidate needs an integer "
+                                     f"architecture key named by growth.depth_key/width_key, got {key!r}")
+                out[key] = arch[key] + add
+        return out
+
+    def build(self, arch, input_shape, num_classes: int, weight_decay: float, name: str):
+        import keras
+        model = import_object(self.builder, "search.builder")(dict(arch), tuple(input_shape), num_classes)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"{self.builder} returned {type(model).__name__}, not a keras.Model")
+        # Unique member names inside the exported ensemble.
+        return keras.Model(model.inputs, model.outputs, name=name)
+
+    def spec_fields(self) -> dict[str, Any]:
+        return {"builder": self.builder, "depth_key": self.depth_key, "width_key": self.width_key}
+
+    def directions(self) -> tuple[bool, bool]:
+        return self.depth_key is not None, self.width_key is not None
 
 
 FAMILIES: dict[str, Family] = {
@@ -189,8 +276,23 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+def family_of(name: str, builder: str | None = None, depth_key: str | None = None,
+              width_key: str | None = None):
+    """The family object for a name; `keras` needs the builder's import path."""
+    if name == "keras":
+        if not builder:
+            raise ValueError("family 'keras' needs search.builder: 'package.module:function'")
+        return KerasBuilderFamily(builder, depth_key, width_key)
+    return FAMILIES[name]
+
+
+def family_of_spec(candidate: dict[str, Any]):
+    return family_of(candidate["family"], candidate.get("builder"), candidate.get("depth_key"),
+                     candidate.get("width_key"))
+
+
 def build_model(candidate: dict[str, Any], input_shape, num_classes: int, weight_decay: float):
     """Builds the Keras model of a candidate spec (as produced by `adanas.generators`)."""
-    family = FAMILIES[candidate["family"]]
-    arch = family.arch_from_dict(candidate["arch"])
+    family = family_of_spec(candidate)
+    arch = family.parse(candidate["arch"])
     return family.build(arch, tuple(input_shape), num_classes, weight_decay, candidate["name"])

@@ -146,7 +146,7 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
         raise ValueError(f"teacher logits {teacher.shape} do not match the training split "
                          f"({len(x)}, {num_classes})")
 
-    family = models.FAMILIES[candidate["family"]]
+    family = models.family_of_spec(candidate)
     model = models.build_model(candidate, meta["image_shape"], num_classes, cfg.weight_decay)
     outputs = len(model.outputs)
     batch = min(cfg.batch_size, len(x))
@@ -163,7 +163,7 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
     if outputs == 1:
         loss, loss_weights, metrics = main_loss, None, [_accuracy(num_classes)]
     else:  # auxiliary head: plain label loss, weighted
-        aux_weight = getattr(family.arch_from_dict(candidate["arch"]), "aux_head_weight", 0.4)
+        aux_weight = getattr(family.parse(candidate["arch"]), "aux_head_weight", 0.4)
         loss = [main_loss, subnetwork_loss(num_classes, cfg.label_smoothing, False, 1.0)]
         loss_weights, metrics = [1.0, aux_weight], [[_accuracy(num_classes)], []]
     model.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss, loss_weights=loss_weights,
