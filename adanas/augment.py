@@ -30,24 +30,41 @@ def _cutout(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
 
 
 def augment_fn(policy: dict[str, Any], image_shape) -> Any:
-    """Returns f(image float32 [H, W, C], seed int64 [2]) -> augmented image, per the policy."""
+    """Returns f(image float32 [H, W, C], seed int64 [2]) -> augmented image, per the policy.
+
+    Order: flip, pad-and-crop, AutoAugment (policy `autoaugment`), cutout. RandAugment (policy
+    `randaugment`) runs afterwards on whole batches: see `batch_fn`.
+    """
     h, w, c = image_shape
     if policy["policy"] == "none":
         return lambda image, seed: image
 
     def f(image, seed):
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
         if policy["flip"]:
             image = tf.image.stateless_random_flip_left_right(image, seeds[0])
         if policy["pad_crop"]:
             p = policy["pad_crop"]
             image = tf.pad(image, [[p, p], [p, p], [0, 0]])
             image = tf.image.stateless_random_crop(image, [h, w, c], seeds[1])
+        if policy["policy"] == "autoaugment":
+            from adanas.autoaugment import autoaugment
+            image = autoaugment(image, seeds[3])
         if policy["cutout"]:
             image = _cutout(image, policy["cutout"], seeds[2])
         return image
 
     return f
+
+
+def batch_fn(policy: dict[str, Any], seed: int):
+    """A per-batch transform (Keras' RandAugment for policy `randaugment`), or None."""
+    if policy["policy"] != "randaugment":
+        return None
+    import keras
+    layer = keras.layers.RandAugment(value_range=(0, 255), num_ops=policy["randaugment_num_ops"],
+                                     factor=policy["randaugment_magnitude"], seed=seed)
+    return lambda images: layer(images, training=True)
 
 
 def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, Any],
@@ -72,4 +89,9 @@ def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, 
 
     ds = tf.data.Dataset.zip(examples, seeds).map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
                                                     deterministic=True)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    per_batch = batch_fn(policy, seed)
+    if per_batch is not None:
+        ds = ds.map(lambda images, target: (per_batch(images), target),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -179,14 +179,22 @@ def _tfds_builders() -> set[str]:
 @dataclass(frozen=True)
 class AugmentationConfig:
     # `basic` is the original code's policy: random flip, pad-and-crop, cutout.
-    policy: Literal["basic", "none"] = "basic"
+    # `autoaugment` adds AutoAugment's CIFAR-10 policy (before cutout); `randaugment` adds
+    # Keras' RandAugment on each batch. `none` turns every augmentation off.
+    policy: Literal["basic", "autoaugment", "randaugment", "none"] = "basic"
     flip: bool = True
     pad_crop: int = 4   # pixels of zero padding before a random crop back to size; 0 = off
     cutout: int = 16    # side of the square cut out; 0 = off
+    randaugment_num_ops: int = 2        # operations per image
+    randaugment_magnitude: float = 0.5  # Keras' factor, 0..1
 
     def validate(self, path: str) -> None:
         _check(self.pad_crop >= 0, f"{path}.pad_crop", f"must be >= 0, got {self.pad_crop}")
         _check(self.cutout >= 0, f"{path}.cutout", f"must be >= 0, got {self.cutout}")
+        _check(self.randaugment_num_ops >= 1, f"{path}.randaugment_num_ops",
+               f"must be >= 1, got {self.randaugment_num_ops}")
+        _check(0.0 <= self.randaugment_magnitude <= 1.0, f"{path}.randaugment_magnitude",
+               f"must be in [0, 1], got {self.randaugment_magnitude}")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """On-the-fly augmentation: each op does what it says, deterministically."""
 
+import pytest
 import numpy as np
 import tensorflow as tf
 
 from adanas import augment
 
-POLICY = {"policy": "basic", "flip": False, "pad_crop": 0, "cutout": 0}
+POLICY = {"policy": "basic", "flip": False, "pad_crop": 0, "cutout": 0, "randaugment_num_ops": 2,
+          "randaugment_magnitude": 0.5}
 
 
 def _apply(policy, image, seed=(1, 2)):
@@ -55,3 +57,50 @@ def test_training_dataset_is_deterministic():
     assert not np.array_equal(np.stack(a), np.stack(c))
     batch_x, batch_y = next(iter(augment.training_dataset(x, y, 3, 4, policy, seed=5)))
     assert batch_x.shape == (4, 6, 6, 1) and batch_y.shape == (4, 3)
+
+
+def _rgb(seed=0, side=16):
+    return np.random.default_rng(seed).uniform(0, 255, (side, side, 3)).astype(np.float32)
+
+
+def test_autoaugment_operations_by_hand():
+    from adanas.autoaugment import apply_op
+    img = _rgb()
+    side = img.shape[0]
+    run = lambda name, m=9, s=1.0: apply_op(tf.constant(img), name, m, s, side).numpy()  # noqa: E731
+    np.testing.assert_allclose(run("Invert"), 255 - img)
+    np.testing.assert_allclose(run("Solarize", 0), img)                     # threshold 256: nothing
+    np.testing.assert_allclose(run("Solarize", 9), 255 - img)               # threshold 0: all
+    np.testing.assert_allclose(run("Brightness", 9, -1.0), img * 0.1, rtol=1e-5)
+    posterized = run("Posterize", 9)                                        # 4 bits kept
+    assert (posterized.astype(int) % 16 == 0).all()
+    auto = run("AutoContrast")
+    assert auto.min() == pytest.approx(0, abs=1e-3) and auto.max() == pytest.approx(255, abs=1e-3)
+    equalized = run("Equalize")
+    assert equalized.shape == img.shape and 0 <= equalized.min() and equalized.max() <= 255
+    # Translating by 10/32 of the side moves content and fills the gap with grey.
+    moved = run("TranslateX", 9)
+    assert (moved[:, -5:] == 128.0).all()
+    np.testing.assert_allclose(run("Rotate", 0), img)                       # 0 degrees
+    np.testing.assert_allclose(run("Sharpness", 9, -1.0)[0], img[0])        # border unchanged
+
+
+def test_autoaugment_policy_in_the_pipeline_is_deterministic():
+    x = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(8) % 2
+    policy = {**POLICY, "policy": "autoaugment", "pad_crop": 2, "cutout": 4}
+    a = next(iter(augment.training_dataset(x, y, 2, 8, policy, seed=1)))[0].numpy()
+    b = next(iter(augment.training_dataset(x, y, 2, 8, policy, seed=1)))[0].numpy()
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (8, 16, 16, 3) and 0 <= a.min() and a.max() <= 255
+
+
+def test_randaugment_uses_keras_layer_per_batch():
+    x = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(8) % 2
+    policy = {**POLICY, "policy": "randaugment", "randaugment_num_ops": 2, "randaugment_magnitude": 0.9}
+    a = next(iter(augment.training_dataset(x, y, 2, 8, policy, seed=1)))[0].numpy()
+    b = next(iter(augment.training_dataset(x, y, 2, 8, policy, seed=1)))[0].numpy()
+    plain = next(iter(augment.training_dataset(x, y, 2, 8, POLICY, seed=1)))[0].numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, plain)
