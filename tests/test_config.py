@@ -14,7 +14,7 @@ def _error(data) -> ConfigError:
 
 
 def test_shipped_configs_validate():
-    for path in sorted((ROOT / "pipelines" / "configs").glob("*.yaml")):
+    for path in sorted((ROOT / "pipelines" / "configs").rglob("*.yaml")):
         cfg = config.load_config(path)
         assert cfg.search.boosting_iterations >= 1, path
 

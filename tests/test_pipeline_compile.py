@@ -71,3 +71,24 @@ def test_default_config_compiles_without_accelerators(tmp_path):
     for e in spec["deploymentSpec"]["executors"].values():
         assert "accelerator" not in e["container"].get("resources", {})
     assert spec["pipelineInfo"]["name"] == "adanas-digits"
+
+
+def test_paper_configs_express_each_row_and_compile(tmp_path):
+    rows = {
+        "nasnet_6x768_single": ("simple", 1, 1, "mean", "none"),
+        "ensemble_10x_nasnet_6x768": ("simple", 1, 10, "mean", "none"),
+        "adanas_gd": ("dynamic", 2, 10, "mean", "none"),
+        "adanas_learned_adaptive": ("dynamic", 2, 10, "weighted", "adaptive"),
+    }
+    for row, (gen, cands, iters, ensembler, kd) in rows.items():
+        for data in ("cifar10", "cifar100"):
+            cfg, spec = _compile(tmp_path, ROOT / "pipelines" / "configs" / "paper" / f"{row}_{data}.yaml")
+            s = cfg.search
+            assert (s.generator, s.candidates_per_iteration, s.boosting_iterations, s.ensembler,
+                    cfg.training.knowledge_distillation) == (gen, cands, iters, ensembler, kd), row
+            assert s.arch().describe() == "nasnet(6@768)" and cfg.dataset.name == data
+            assert (s.growth.depth, s.growth.width) == (1, 240)
+            assert cfg.training.batch_size == 32 and cfg.training.initial_learning_rate == 0.025
+            assert cfg.resources.train.accelerator_type is not None
+            trains = [e for n, e in spec["deploymentSpec"]["executors"].items() if "train-candidate" in n]
+            assert len(trains) == iters
