@@ -8,7 +8,7 @@ CONFIG ?= pipelines/configs/digits.yaml
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast compile components validate submit bench clean
+.PHONY: help install run test test-fast compile components validate submit bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,9 +43,17 @@ submit: $(STAMP)  ## submit to Vertex AI: PROJECT=... REGION=... PIPELINE_ROOT=g
 	@test -n "$(PROJECT)" -a -n "$(REGION)" -a -n "$(PIPELINE_ROOT)" || { echo "set PROJECT, REGION and PIPELINE_ROOT"; exit 2; }
 	$(VENV)/bin/adanas submit --config $(CONFIG) --project $(PROJECT) --region $(REGION) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
 
-bench: $(STAMP)  ## run the benchmarks (about 5 minutes) and rewrite their tables in BENCHMARKS.md
+bench: $(STAMP)  ## run every benchmark (about an hour on 2 cores); rewrites the tables in BENCHMARKS.md
 	$(PY) benchmarks/orchestration.py --write BENCHMARKS.md
 	$(PY) benchmarks/selection.py --write BENCHMARKS.md
+	$(PY) benchmarks/distillation.py --write BENCHMARKS.md
+	$(PY) benchmarks/claims.py --write BENCHMARKS.md
+
+bench-quick: $(STAMP)  ## a few-minute smoke run of every benchmark (prints tables, writes nothing)
+	$(PY) benchmarks/orchestration.py --repeats 1 --set search.boosting_iterations=1
+	$(PY) benchmarks/selection.py --members 2 10 --repeats 1
+	$(PY) benchmarks/distillation.py --steps 20 --rounds 1
+	$(PY) benchmarks/claims.py --quick
 
 clean:  ## remove build outputs and local runs (keeps .venv)
 	rm -rf build runs .pytest_cache

@@ -92,6 +92,7 @@ def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, 
     ds = ds.batch(batch_size, drop_remainder=True)
     per_batch = batch_fn(policy, seed)
     if per_batch is not None:
-        ds = ds.map(lambda images, target: (per_batch(images), target),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        # Sequential on purpose: the Keras layer draws from its own seed generator, whose state
+        # would advance in a racy order across parallel calls (same seed, different images).
+        ds = ds.map(lambda images, target: (per_batch(images), target))
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -41,7 +41,15 @@ def cmd_run(args) -> int:
     print(f"AdaNAS: running {cfg.name!r} locally ({cfg.search.boosting_iterations} iterations x "
           f"{cfg.search.candidates_per_iteration} candidates, dataset {cfg.dataset.name}); "
           f"outputs under {args.pipeline_root}", flush=True)
-    report, report_dir = run_local(cfg, args.pipeline_root, enable_caching=args.cache)
+    if args.in_process:
+        import time
+
+        from adanas.search import run_search
+        t0 = time.perf_counter()
+        report, report_dir = run_search(cfg, Path(args.pipeline_root) / f"{cfg.name}-in-process")
+        report["wall_seconds"] = time.perf_counter() - t0
+    else:
+        report, report_dir = run_local(cfg, args.pipeline_root, enable_caching=args.cache)
     print("\n" + format_report(report))
     print(f"\nWall time {report['wall_seconds']:.0f}s. Report: {report_dir}/report.md; "
           f"exported ensemble: {report['model']}")
@@ -106,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=False,
                    help="reuse outputs of tasks already run with the same inputs "
                         "(default: off)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run the same steps in this process, without KFP (for debugging)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compile", help="compile the pipeline to YAML",

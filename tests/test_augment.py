@@ -85,22 +85,22 @@ def test_autoaugment_operations_by_hand():
     np.testing.assert_allclose(run("Sharpness", 9, -1.0)[0], img[0])        # border unchanged
 
 
-def test_autoaugment_policy_in_the_pipeline_is_deterministic():
+def _first_batch(policy):
+    """The first augmented batch of 8 random 16x16 RGB images, seed 1."""
     x = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
-    y = np.arange(8) % 2
+    return next(iter(augment.training_dataset(x, np.arange(8) % 2, 2, 8, policy, seed=1)))[0].numpy()
+
+
+def test_autoaugment_policy_in_the_pipeline_is_deterministic():
     policy = {**POLICY, "policy": "autoaugment", "pad_crop": 2, "cutout": 4}
-    a = next(iter(augment.training_dataset(x, y, 2, 8, policy, seed=1)))[0].numpy()
-    b = next(iter(augment.training_dataset(x, y, 2, 8, policy, seed=1)))[0].numpy()
+    a, b = _first_batch(policy), _first_batch(policy)
     np.testing.assert_array_equal(a, b)
     assert a.shape == (8, 16, 16, 3) and 0 <= a.min() and a.max() <= 255
+    assert not np.array_equal(a, _first_batch({**policy, "policy": "basic"}))
 
 
 def test_randaugment_uses_keras_layer_per_batch():
-    x = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
-    y = np.arange(8) % 2
     policy = {**POLICY, "policy": "randaugment", "randaugment_num_ops": 2, "randaugment_magnitude": 0.9}
-    a = next(iter(augment.training_dataset(x, y, 2, 8, policy, seed=1)))[0].numpy()
-    b = next(iter(augment.training_dataset(x, y, 2, 8, policy, seed=1)))[0].numpy()
-    plain = next(iter(augment.training_dataset(x, y, 2, 8, POLICY, seed=1)))[0].numpy()
+    a, b = _first_batch(policy), _first_batch(policy)
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, plain)
+    assert not np.array_equal(a, _first_batch(POLICY))

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 
 @pytest.mark.parametrize("command, options", [
-    ("run", ["--config", "--set", "--pipeline-root", "--cache"]),
+    ("run", ["--config", "--set", "--pipeline-root", "--cache", "--in-process"]),
     ("compile", ["--config", "--set", "--output"]),
     ("submit", ["--project", "--region", "--pipeline-root", "--service-account", "--network",
                 "--label", "--cache", "--job-id", "--template"]),

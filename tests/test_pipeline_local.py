@@ -42,3 +42,14 @@ def test_early_stopping_skips_the_remaining_iterations(tmp_path):
     assert [it["iteration"] for it in report["iterations"]] == [0, 1]
     assert report["stopped"].startswith("early stop: iteration 1")
     assert not list((tmp_path / "root").rglob("*iteration-2*"))
+
+
+def test_in_process_search_matches_the_pipeline(tmp_path):
+    """Same seed, same steps: the DAG under kfp.local and the in-process loop agree exactly."""
+    from adanas.search import run_search
+    cfg = config.from_dict(tiny_config_dict())
+    dag, _ = run_local(cfg, tmp_path / "root")
+    direct, _ = run_search(cfg, tmp_path / "direct")
+    for key in ("test_error", "test_loss", "ensemble_size", "total_params"):
+        assert direct[key] == dag[key], key
+    assert [it["chosen"] for it in direct["iterations"]] == [it["chosen"] for it in dag["iterations"]]

@@ -1,0 +1,37 @@
+"""The AdaNet loop in one process, without KFP: the same library calls, in the same order, as
+the pipeline's DAG (pipelines/adanas_pipeline.py). For debugging, notebooks and benchmarks;
+`adanas run --in-process` uses it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from adanas import data, ensemble, evaluate, generators, train
+from adanas.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def run_search(cfg: Config, workdir: str | os.PathLike) -> tuple[dict[str, Any], Path]:
+    """Runs the whole search under `workdir`; returns (report, report folder)."""
+    work = Path(workdir)
+    dataset = work / "dataset"
+    data.prepare(cfg.dataset, cfg.augmentation, dataset)
+    previous = None
+    for t in range(cfg.search.boosting_iterations):
+        specs = generators.candidates_for(cfg.search, cfg.seed, t, previous, dataset)
+        dirs = []
+        for spec in specs:
+            out = work / f"iteration-{t}" / spec["name"]
+            train.train_candidate(spec, cfg.training, dataset, out, previous)
+            dirs.append(str(out))
+        current = work / f"iteration-{t}" / "ensemble"
+        ensemble.select_step(cfg.search, t, dataset, dirs, dirs, previous, current)
+        previous = current
+        if not generators.should_continue(cfg.search, cfg.seed, t + 1, previous, dataset):
+            break
+    report = evaluate.evaluate_step(dataset, previous, work / "exported_model", work / "report")
+    return report, work / "report"

@@ -1,0 +1,154 @@
+"""The paper's claims at small scale, several seeds: test error of each arm, mean +- std.
+
+Datasets: the embedded digits (8x8x1) and a CIFAR-shaped version of it (32x32x3: each digit
+upscaled 4x and painted in random foreground/background colours, written as an image folder
+and read back through the `folder` loader). A genuine CIFAR-10 copy is not available on these
+machines (no network), so tfds cifar10 is not used here.
+
+Arms (all in-process searches with `adanas.search.run_search`, same library as the pipeline):
+  ensemble-3      3 iterations x 1 candidate, simple generator: 3 small towers, mean
+  single-big      1 tower with about 3x the parameters, same epochs: about the same compute
+  G_S             3 iterations x 2 candidates, simple generator (new seeds), mean
+  G_D             3 iterations x 2 candidates, dynamic generator (deeper / wider), mean
+  G_D+KD          G_D with adaptive distillation from the ensemble so far
+  G_D+weighted    G_D with scalar mixture weights fitted to the AdaNet objective
+
+    python benchmarks/claims.py [--seeds 3] [--quick] [--write BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from orchestration import write_section  # noqa: E402
+
+from adanas import config  # noqa: E402
+from adanas.config import merge  # noqa: E402
+
+SMALL = {"num_layers": 2, "filters": 16}
+BIG = {"num_layers": 2, "filters": 28}      # ~3x the parameters (and FLOPs) of SMALL
+
+ARMS = {
+    "ensemble-3": {"search": {"generator": "simple", "candidates_per_iteration": 1, "boosting_iterations": 3}},
+    "single-big": {"search": {"generator": "simple", "candidates_per_iteration": 1, "boosting_iterations": 1,
+                              "architecture": BIG}},
+    "G_S": {"search": {"generator": "simple"}},
+    "G_D": {"search": {"generator": "dynamic"}},
+    "G_D+KD": {"search": {"generator": "dynamic"}, "training": {"knowledge_distillation": "adaptive"}},
+    "G_D+weighted": {"search": {"generator": "dynamic", "ensembler": "weighted",
+                                "mixture_weight_type": "scalar", "adanet_beta": 0.001}},
+}
+
+COMPARISONS = [
+    ("3 small towers vs 1 tower of 3x params, same compute", "ensemble-3", "single-big"),
+    ("G_D vs G_S", "G_D", "G_S"),
+    ("adaptive KD vs none (G_D)", "G_D+KD", "G_D"),
+    ("weighted vs mean (G_D)", "G_D+weighted", "G_D"),
+]
+
+
+def digits32(root: Path) -> Path:
+    """Digits as 32x32 RGB images (random colours) in root/train/<class>/*.png."""
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    rng = np.random.default_rng(0)
+    for i, (image, label) in enumerate(zip(bunch.images, bunch.target)):
+        ink = np.kron(image / 16.0, np.ones((4, 4)))[..., None]            # 32x32x1 in 0..1
+        fg, bg = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        rgb = np.round(bg + (fg - bg) * ink).astype(np.uint8)
+        path = root / "train" / str(label) / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tf.io.write_file(str(path), tf.io.encode_png(rgb))
+    return root
+
+
+def base_config(dataset: dict, epochs: int, augmentation: dict) -> dict:
+    return {
+        "name": "claims",
+        "dataset": dataset,
+        "augmentation": augmentation,
+        "search": {"family": "cnn", "architecture": SMALL, "growth": {"depth": 1, "width": 8},
+                   "candidates_per_iteration": 2, "boosting_iterations": 3},
+        "training": {"batch_size": 32, "train_epochs": epochs, "initial_learning_rate": 0.05},
+    }
+
+
+def run_arm(base: dict, arm: str, seed: int) -> dict:
+    import keras
+
+    from adanas.search import run_search
+    cfg = config.from_dict(merge(merge(base, ARMS[arm]), {"seed": seed}))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        report, _ = run_search(cfg, tmp)
+        wall = time.perf_counter() - t0
+    keras.backend.clear_session()
+    return {"test_error": report["test_error"], "params": report["total_params"],
+            "train_seconds": report["train_seconds"], "wall": wall, "size": report["ensemble_size"]}
+
+
+def _ms(xs):
+    return f"{100 * statistics.mean(xs):.2f} +- {100 * (statistics.stdev(xs) if len(xs) > 1 else 0.0):.2f}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=3, help="seeds on digits")
+    p.add_argument("--seeds32", type=int, default=2, help="seeds on the CIFAR-shaped set")
+    p.add_argument("--quick", action="store_true", help="1 seed, digits only, 2 epochs (a smoke run)")
+    p.add_argument("--write", type=Path)
+    args = p.parse_args()
+    seeds = 1 if args.quick else args.seeds
+    with tempfile.TemporaryDirectory() as tmp:
+        small_aug = {"flip": False, "pad_crop": 1, "cutout": 2}
+        datasets = [("digits 8x8x1", {"name": "digits"}, 2 if args.quick else 8, small_aug, seeds)]
+        if not args.quick:
+            folder = digits32(Path(tmp) / "digits32")
+            datasets.append(("digits 32x32x3 (CIFAR-shaped)", {"name": "folder", "data_dir": str(folder)},
+                             3, {"flip": False, "pad_crop": 4, "cutout": 8}, args.seeds32))
+        results: dict = {}
+        for label, dataset, epochs, aug, n_seeds in datasets:
+            base = base_config(dataset, epochs, aug)
+            for seed in range(n_seeds):
+                for arm in ARMS:
+                    r = run_arm(base, arm, seed)
+                    results.setdefault(label, {}).setdefault(arm, []).append(r)
+                    print(f"{label} seed {seed} {arm}: test error {100 * r['test_error']:.2f}% "
+                          f"({r['size']} members, {r['params']:,} params, {r['train_seconds']:.0f}s training)",
+                          file=sys.stderr, flush=True)
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} on this machine's CPUs (2 cores); seeds per arm as "
+             f"listed (digits {seeds}, CIFAR-shaped {0 if args.quick else args.seeds32}); "
+             f"test error in % (mean +- std over seeds), trainable params and training seconds of the "
+             f"final ensemble's search (medians).", ""]
+    for label, arms in results.items():
+        lines += [f"**{label}** ({len(next(iter(arms.values())))} seeds)", "", "| arm | test error % | members | params | training s |", "|---|---|---|---|---|"]
+        for arm, rs in arms.items():
+            lines.append(f"| {arm} | {_ms([r['test_error'] for r in rs])} | "
+                         f"{statistics.median(r['size'] for r in rs):.0f} | "
+                         f"{statistics.median(r['params'] for r in rs):,.0f} | "
+                         f"{statistics.median(r['train_seconds'] for r in rs):.0f} |")
+        lines += ["", "| claim | A | B | A - B error (points) | A better in seeds |", "|---|---|---|---|---|"]
+        for name, a, b in COMPARISONS:
+            ea = [r["test_error"] for r in arms[a]]
+            eb = [r["test_error"] for r in arms[b]]
+            diff = 100 * (statistics.mean(ea) - statistics.mean(eb))
+            wins = sum(x < y for x, y in zip(ea, eb))
+            lines.append(f"| {name} | {a} | {b} | {diff:+.2f} | {wins}/{len(ea)} |")
+        lines.append("")
+    table = "\n".join(lines).rstrip()
+    print(table)
+    if args.write:
+        write_section(args.write, table, "claims", "The paper's claims at small scale")
+
+
+if __name__ == "__main__":
+    main()
