@@ -351,6 +351,7 @@ class TaskResources:
     memory_limit: str | None = None   # "16G", "512Mi"
     accelerator_type: str | None = None
     accelerator_count: int = 0
+    retries: int = 0                  # orchestrator retries of a failed task (e.g. preemption)
 
     def validate(self, path: str) -> None:
         p = f"{path}."
@@ -359,6 +360,7 @@ class TaskResources:
         _check(self.memory_limit is None or bool(_MEMORY_RE.match(self.memory_limit)),
                p + "memory_limit",
                f"got {self.memory_limit!r}; expected a memory quantity such as '16G' or '512Mi'")
+        _check(self.retries >= 0, p + "retries", f"must be >= 0, got {self.retries}")
         if self.accelerator_type is None:
             _check(self.accelerator_count == 0, p + "accelerator_count",
                    "needs accelerator_type to be set")

@@ -200,10 +200,16 @@ def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
     y_val = data.read_split(dataset_dir, "validation", labels_only=True)
     y_test = data.read_split(dataset_dir, "test", labels_only=True)
     state, prev_logits = read_state(previous_dir)
-    new = [Unit({**info, "uri": uri}, logits)
-           for (info, logits), uri in ((read_candidate(d), u) for d, u in zip(candidate_dirs, candidate_uris))]
+    loaded = [(read_candidate(d), u) for d, u in zip(candidate_dirs, candidate_uris)]
+    failed = [{"name": info["spec"]["name"], "arch": info["spec"].get("arch_str"), **info["failed"]}
+              for (info, _), _ in loaded if "failed" in info]
+    new = [Unit({**info, "uri": uri}, logits) for (info, logits), uri in loaded if "failed" not in info]
     if not new:
-        raise ValueError(f"iteration {iteration}: no candidate was trained")
+        detail = "; ".join(f"{f['name']}: {f['type']}: {f['message'][:200]}" for f in failed)
+        raise ValueError(f"iteration {iteration}: every candidate failed ({detail or 'none was trained'})")
+    for f in failed:
+        log.warning("iteration %d: candidate %s failed (%s: %s); selecting among the others",
+                    iteration, f["name"], f["type"], f["message"][:200])
     previous = _units(state["members"], prev_logits)
     score_fn = scorer(search, y_val)
     prev_objective = state["history"][-1]["ensemble"]["objective"] if state["history"] else None
@@ -236,6 +242,7 @@ def select_step(search, iteration: int, dataset_dir: str | os.PathLike,
         # What early stopping looks at: how much this iteration lowered the objective.
         "improvement": None if prev_objective is None else prev_objective - mixture.objective,
         "proposals": [{"label": lbl, "objective": mx.objective} for lbl, mx in scored],
+        "failed": failed,
         "candidates": [
             {"name": u.name, "arch": u.info["spec"]["arch_str"], "move": u.info["spec"]["move"],
              "ensemble_objective": objective_by_name.get(u.name), **u.info["metrics"]}

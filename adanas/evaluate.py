@@ -113,6 +113,10 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
         "total_params": int(sum(m["metrics"]["params"] for m in state["members"])),
         "best_single_candidate": best_single,
         "train_seconds": sum(c["train_seconds"] for h in history for c in h["candidates"]),
+        # The slides' "let's talk compute": training task time, and accelerator-hours on GPU/TPU.
+        "task_hours": sum(c.get("task_seconds", 0.0) for h in history for c in h["candidates"]) / 3600,
+        "accelerator_hours": sum(c.get("accelerator_seconds", 0.0) for h in history for c in h["candidates"]) / 3600,
+        "accelerator": next((c["accelerator"] for h in history for c in h["candidates"] if "accelerator" in c), "CPU"),
         "members": [{"name": m["spec"]["name"], "arch": m["spec"]["arch_str"],
                      "params": m["metrics"]["params"],
                      "weight": 1.0 / len(state["members"]) if weights is None else _summary(weights[j])}
@@ -128,6 +132,9 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
             "test_error": h["ensemble"]["test_error"],
             "best_single_test_error": h["best_single"]["test_error"],
             "candidates": len(h["candidates"]),
+            "failed": [f["name"] for f in h.get("failed", [])],
+            "task_hours": sum(c.get("task_seconds", 0.0) for c in h["candidates"]) / 3600,
+            "accelerator_hours": sum(c.get("accelerator_seconds", 0.0) for c in h["candidates"]) / 3600,
         } for h in history],
         "stopped": state.get("stopped", ""),
         "model": str(model_file),

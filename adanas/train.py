@@ -122,6 +122,16 @@ def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> np.n
         return f[mode]
 
 
+def accelerators() -> tuple[str, int]:
+    """("GPU" / "TPU" / "CPU", how many) that TensorFlow sees in this task."""
+    import tensorflow as tf
+    for kind in ("TPU", "GPU"):
+        devices = tf.config.list_logical_devices(kind)
+        if devices:
+            return kind, len(devices)
+    return "CPU", 0
+
+
 def count_params(model) -> int:
     """Trainable parameters (what the paper counts; BatchNorm statistics excluded)."""
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
@@ -135,6 +145,7 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
 
     from adanas import augment, models
 
+    task_start = time.perf_counter()
     keras.utils.set_random_seed(candidate["seed"])
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.use_bf16 else "float32")
     meta = data.read_meta(dataset_dir)
@@ -198,6 +209,8 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
     inference.save(out / "model.keras")
 
     yv, yt = held_out["validation"][1], held_out["test"][1]
+    device, count = accelerators()
+    task_seconds = time.perf_counter() - task_start
     metrics_out = {
         "params": count_params(inference),
         "train_loss": final_loss,
@@ -208,8 +221,32 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
         "train_steps": total_steps,
         "images_per_second": total_steps * batch / train_seconds,
         "distilled": teacher is not None,
+        # Compute accounting: the whole task, times the accelerators it held (0 on CPU).
+        "task_seconds": task_seconds,
+        "accelerator": device,
+        "accelerator_seconds": task_seconds * count,
     }
     (out / "candidate.json").write_text(json.dumps({"spec": candidate, "metrics": metrics_out}, indent=2))
     log.info("[%s] done in %.1fs: validation error %.4f, test error %.4f", candidate["name"],
              train_seconds, metrics_out["validation_error"], metrics_out["test_error"])
     return metrics_out
+
+
+def train_or_record_failure(candidate: dict[str, Any], cfg: TrainingConfig,
+                            dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                            previous_ensemble: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The train task: a candidate that fails (an exception, a NaN loss, out of memory) is
+    recorded as failed instead of failing the iteration; selection uses the others.
+
+    A process that dies (preemption) still fails the task, so the orchestrator's retry applies.
+    """
+    import traceback
+    try:
+        return train_candidate(candidate, cfg, dataset_dir, out_dir, previous_ensemble)
+    except Exception as e:  # noqa: BLE001 - any failure of one candidate is recorded, not raised
+        log.error("[%s] candidate failed: %s\n%s", candidate.get("name"), e, traceback.format_exc())
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        failure = {"type": type(e).__name__, "message": str(e)[:2000]}
+        (out / "candidate.json").write_text(json.dumps({"spec": candidate, "failed": failure}, indent=2))
+        return {"failed": 1}

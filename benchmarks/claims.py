@@ -19,6 +19,7 @@ Arms (all in-process searches with `adanas.search.run_search`, same library as t
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -34,12 +35,12 @@ from adanas import config  # noqa: E402
 from adanas.config import merge  # noqa: E402
 
 SMALL = {"num_layers": 2, "filters": 16}
-BIG = {"num_layers": 2, "filters": 28}      # ~3x the parameters (and FLOPs) of SMALL
+BIG = {"num_layers": 2, "filters": 28}      # ~3x the parameters (and FLOPs) of SMALL on digits
 
 ARMS = {
     "ensemble-3": {"search": {"generator": "simple", "candidates_per_iteration": 1, "boosting_iterations": 3}},
-    "single-big": {"search": {"generator": "simple", "candidates_per_iteration": 1, "boosting_iterations": 1,
-                              "architecture": BIG}},
+    # The big architecture is set per dataset (about 3x the small one's parameters and FLOPs).
+    "single-big": {"search": {"generator": "simple", "candidates_per_iteration": 1, "boosting_iterations": 1}},
     "G_S": {"search": {"generator": "simple"}},
     "G_D": {"search": {"generator": "dynamic"}},
     "G_D+KD": {"search": {"generator": "dynamic"}, "training": {"knowledge_distillation": "adaptive"}},
@@ -82,11 +83,11 @@ def base_config(dataset: dict, epochs: int, augmentation: dict) -> dict:
     }
 
 
-def run_arm(base: dict, arm: str, seed: int) -> dict:
+def run_arm(base: dict, arm: str, seed: int, override: dict | None = None) -> dict:
     import keras
 
     from adanas.search import run_search
-    cfg = config.from_dict(merge(merge(base, ARMS[arm]), {"seed": seed}))
+    cfg = config.from_dict(merge(merge(base, ARMS[arm] if override is None else override), {"seed": seed}))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         report, _ = run_search(cfg, tmp)
@@ -100,37 +101,13 @@ def _ms(xs):
     return f"{100 * statistics.mean(xs):.2f} +- {100 * (statistics.stdev(xs) if len(xs) > 1 else 0.0):.2f}"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=3, help="seeds on digits")
-    p.add_argument("--seeds32", type=int, default=2, help="seeds on the CIFAR-shaped set")
-    p.add_argument("--quick", action="store_true", help="1 seed, digits only, 2 epochs (a smoke run)")
-    p.add_argument("--write", type=Path)
-    args = p.parse_args()
-    seeds = 1 if args.quick else args.seeds
-    with tempfile.TemporaryDirectory() as tmp:
-        small_aug = {"flip": False, "pad_crop": 1, "cutout": 2}
-        datasets = [("digits 8x8x1", {"name": "digits"}, 2 if args.quick else 8, small_aug, seeds)]
-        if not args.quick:
-            folder = digits32(Path(tmp) / "digits32")
-            datasets.append(("digits 32x32x3 (CIFAR-shaped)", {"name": "folder", "data_dir": str(folder)},
-                             3, {"flip": False, "pad_crop": 4, "cutout": 8}, args.seeds32))
-        results: dict = {}
-        for label, dataset, epochs, aug, n_seeds in datasets:
-            base = base_config(dataset, epochs, aug)
-            for seed in range(n_seeds):
-                for arm in ARMS:
-                    r = run_arm(base, arm, seed)
-                    results.setdefault(label, {}).setdefault(arm, []).append(r)
-                    print(f"{label} seed {seed} {arm}: test error {100 * r['test_error']:.2f}% "
-                          f"({r['size']} members, {r['params']:,} params, {r['train_seconds']:.0f}s training)",
-                          file=sys.stderr, flush=True)
-    lines = [f"Measured {time.strftime('%Y-%m-%d')} on this machine's CPUs (2 cores); seeds per arm as "
-             f"listed (digits {seeds}, CIFAR-shaped {0 if args.quick else args.seeds32}); "
-             f"test error in % (mean +- std over seeds), trainable params and training seconds of the "
-             f"final ensemble's search (medians).", ""]
+def render(results: dict) -> str:
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} on this machine's CPUs (2 cores); test error in % "
+             f"(mean +- std over seeds); members, trainable params and training seconds are medians.", ""]
     for label, arms in results.items():
-        lines += [f"**{label}** ({len(next(iter(arms.values())))} seeds)", "", "| arm | test error % | members | params | training s |", "|---|---|---|---|---|"]
+        n = max(len(rs) for rs in arms.values())
+        lines += [f"**{label}** ({n} seeds)", "", "| arm | test error % | members | params | training s |",
+                  "|---|---|---|---|---|"]
         for arm, rs in arms.items():
             lines.append(f"| {arm} | {_ms([r['test_error'] for r in rs])} | "
                          f"{statistics.median(r['size'] for r in rs):.0f} | "
@@ -138,13 +115,62 @@ def main() -> None:
                          f"{statistics.median(r['train_seconds'] for r in rs):.0f} |")
         lines += ["", "| claim | A | B | A - B error (points) | A better in seeds |", "|---|---|---|---|---|"]
         for name, a, b in COMPARISONS:
+            if a not in arms or b not in arms:
+                continue
             ea = [r["test_error"] for r in arms[a]]
             eb = [r["test_error"] for r in arms[b]]
             diff = 100 * (statistics.mean(ea) - statistics.mean(eb))
             wins = sum(x < y for x, y in zip(ea, eb))
-            lines.append(f"| {name} | {a} | {b} | {diff:+.2f} | {wins}/{len(ea)} |")
+            lines.append(f"| {name} | {a} | {b} | {diff:+.2f} | {wins}/{min(len(ea), len(eb))} |")
         lines.append("")
-    table = "\n".join(lines).rstrip()
+    return "\n".join(lines).rstrip()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=3, help="seeds on digits")
+    p.add_argument("--seeds32", type=int, default=2, help="seeds on the CIFAR-shaped set")
+    p.add_argument("--arms32", nargs="+", default=["ensemble-3", "single-big", "G_S", "G_D"],
+                   help="arms run on the CIFAR-shaped set (it is ~10x slower per epoch)")
+    p.add_argument("--only", choices=["digits", "digits32"], help="run one dataset")
+    p.add_argument("--results", type=Path, default=Path("bench-out/claims.jsonl"),
+                   help="raw results, appended as they come (tables are rendered from this file)")
+    p.add_argument("--quick", action="store_true", help="1 seed, digits only, 2 epochs (a smoke run)")
+    p.add_argument("--write", type=Path)
+    args = p.parse_args()
+    results_file = Path(tempfile.mkdtemp()) / "claims.jsonl" if args.quick else args.results
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = []
+        if args.only in (None, "digits"):
+            plan.append(("digits 8x8x1", lambda: {"name": "digits"}, 2 if args.quick else 8,
+                         {"flip": False, "pad_crop": 1, "cutout": 2}, SMALL, BIG,
+                         1 if args.quick else args.seeds, list(ARMS)))
+        if args.only in (None, "digits32") and not args.quick:
+            # 3 layers with a 2x2 pool: 32x32 images need it to learn in a few epochs.
+            plan.append(("digits 32x32x3 (CIFAR-shaped)",
+                         lambda: {"name": "folder", "data_dir": str(digits32(Path(tmp) / "digits32"))},
+                         6, {"flip": False, "pad_crop": 4, "cutout": 8},
+                         {"num_layers": 3, "filters": 16}, {"num_layers": 3, "filters": 28},
+                         args.seeds32, args.arms32))
+        for label, dataset, epochs, aug, small, big, n_seeds, arms in plan:
+            base = base_config(dataset(), epochs, aug)
+            base["search"]["architecture"] = small
+            for seed in range(n_seeds):
+                for arm in arms:
+                    over = merge(ARMS[arm], {"search": {"architecture": big}}) if arm == "single-big" else ARMS[arm]
+                    r = run_arm(base, arm, seed, override=over)
+                    r.update(dataset=label, arm=arm, seed=seed)
+                    with results_file.open("a") as f:
+                        f.write(json.dumps(r) + "\n")
+                    print(f"{label} seed {seed} {arm}: test error {100 * r['test_error']:.2f}% "
+                          f"({r['size']} members, {r['params']:,} params, {r['train_seconds']:.0f}s training)",
+                          file=sys.stderr, flush=True)
+    results: dict = {}
+    for line in results_file.read_text().splitlines():
+        r = json.loads(line)
+        results.setdefault(r["dataset"], {}).setdefault(r["arm"], []).append(r)
+    table = render(results)
     print(table)
     if args.write:
         write_section(args.write, table, "claims", "The paper's claims at small scale")

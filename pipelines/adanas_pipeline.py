@@ -26,6 +26,8 @@ def _apply_resources(task, res: TaskResources):
         task.set_memory_limit(res.memory_limit)
     if res.accelerator_type:
         task.set_accelerator_type(res.accelerator_type).set_accelerator_limit(res.accelerator_count)
+    if res.retries:
+        task.set_retry(num_retries=res.retries, backoff_duration="60s", backoff_factor=2.0)
     return task
 
 

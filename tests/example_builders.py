@@ -18,3 +18,18 @@ def halving_widths(iteration, count, base, last):
 
 
 NOT_CALLABLE = 3
+
+
+def fragile(spec, input_shape, num_classes):
+    """Fails the way real candidates do: an exception while building, or a loss that blows up."""
+    if spec.get("fault") == "error":
+        raise RuntimeError("injected fault: this architecture cannot be built")
+    model = small_mlp(spec, input_shape, num_classes)
+    if spec.get("fault") == "nan":
+        logits = keras.layers.Lambda(lambda z: z * 1e38)(model.output)   # overflows to inf/NaN
+        return keras.Model(model.inputs, logits)
+    return model
+
+
+def one_good_one_nan_one_broken(iteration, count, base, last):
+    return [dict(base), dict(base, fault="nan"), dict(base, fault="error")]

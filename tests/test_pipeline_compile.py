@@ -60,6 +60,14 @@ def test_train_tasks_carry_accelerator_cpu_memory(tmp_path):
     assert images == {f"adanas:{__version__}"}
 
 
+def test_train_tasks_retry_as_configured(tmp_path):
+    _, spec = _compile(tmp_path, overrides=["resources.train.retries=3"])
+    retries = [t.get("retryPolicy") for _, _, t in _all_tasks(spec) if t["taskInfo"]["name"].endswith("-train")]
+    assert retries and all(r["maxRetryCount"] == 3 for r in retries)
+    others = [t for _, _, t in _all_tasks(spec) if t["taskInfo"]["name"] == "augment-data"]
+    assert "retryPolicy" not in others[0]
+
+
 def test_image_repository_comes_from_config(tmp_path):
     _, spec = _compile(tmp_path, overrides=["image=europe-docker.pkg.dev/p/r/adanas"])
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}

@@ -1,6 +1,7 @@
 """The whole pipeline, run for real by kfp.local's SubprocessRunner on a tiny config."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -53,3 +54,17 @@ def test_in_process_search_matches_the_pipeline(tmp_path):
     for key in ("test_error", "test_loss", "ensemble_size", "total_params"):
         assert direct[key] == dag[key], key
     assert [it["chosen"] for it in direct["iterations"]] == [it["chosen"] for it in dag["iterations"]]
+
+
+def test_failed_candidates_do_not_fail_the_pipeline(tmp_path, monkeypatch):
+    # Task processes import the user's builder, as an image with the user's package would.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    cfg = config.from_dict(tiny_config_dict(
+        family="keras", builder="example_builders:fragile", architecture={"layers": 1, "units": 8},
+        generator="example_builders:one_good_one_nan_one_broken", candidates_per_iteration=3,
+        boosting_iterations=1))
+    report, report_dir = run_local(cfg, tmp_path / "root")
+    assert report["ensemble_size"] == 1
+    assert report["iterations"][0]["failed"] == ["i0_c1", "i0_c2"]
+    assert "failed candidates in iteration 0: i0_c1, i0_c2" in (report_dir / "report.md").read_text()
+    assert report["accelerator"] == "CPU" and report["accelerator_hours"] == 0.0 and report["task_hours"] > 0

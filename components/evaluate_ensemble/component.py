@@ -22,7 +22,8 @@ def evaluate_ensemble(dataset: Input[Dataset], ensemble: Input[Model],
 
     result = evaluate.evaluate_step(dataset.path, ensemble.path, exported_model.path,
                                     report.path, to_path=lambda uri: ArtifactOfUri(uri=uri).path)
-    for key in ("test_error", "test_accuracy", "test_loss", "ensemble_size", "total_params"):
+    for key in ("test_error", "test_accuracy", "test_loss", "ensemble_size", "total_params",
+                "task_hours", "accelerator_hours"):
         metrics.log_metric(key, result[key])
     metrics.log_metric("best_single_test_error", result["best_single_candidate"]["test_error"])
     for i, it in enumerate(result["iterations"]):

@@ -9,6 +9,9 @@ def train_candidate(candidate: str, training: str, dataset: Input[Dataset],
                     previous_ensemble: Input[Model] = None):
     """Trains one candidate; writes the model, its validation/test logits and its metrics.
 
+    A candidate that fails (exception, NaN loss, out of memory) is recorded as failed and the
+    task succeeds: the select step uses the others.
+
     Args:
         candidate: a JSON spec from the generate step.
         training: the `training` section of an AdaNAS config, as JSON.
@@ -23,7 +26,7 @@ def train_candidate(candidate: str, training: str, dataset: Input[Dataset],
     from adanas import config, train
 
     spec = json.loads(candidate)
-    values = train.train_candidate(
+    values = train.train_or_record_failure(
         spec, config.section_from_json("training", training), dataset.path, model.path,
         None if previous_ensemble is None else previous_ensemble.path)
     model.metadata.update({"name": spec["name"], "arch": spec["arch_str"]})
