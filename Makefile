@@ -6,9 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= pipelines/configs/digits.yaml
 ARGS ?=
+# Images: IMAGE is the repository the config's `image:` names (e.g.
+# us-docker.pkg.dev/PROJECT/REPO/adanas); tags are always the package version.
+IMAGE ?= adanas
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast compile components validate submit bench bench-quick clean
+.PHONY: help install run test test-fast compile components validate submit images push bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +46,15 @@ components: $(STAMP)  ## export every component's YAML spec into build/component
 submit: $(STAMP)  ## submit to Vertex AI: PROJECT=... REGION=... PIPELINE_ROOT=gs://... [ARGS=...]
 	@test -n "$(PROJECT)" -a -n "$(REGION)" -a -n "$(PIPELINE_ROOT)" || { echo "set PROJECT, REGION and PIPELINE_ROOT"; exit 2; }
 	$(VENV)/bin/adanas submit --config $(CONFIG) --project $(PROJECT) --region $(REGION) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
+
+images:  ## build the step images IMAGE:VERSION (CPU) and IMAGE-gpu:VERSION (needs a Docker engine)
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine"; exit 2; }
+	docker build -f containers/Dockerfile -t $(IMAGE):$(VERSION) .
+	docker build -f containers/Dockerfile.gpu -t $(IMAGE)-gpu:$(VERSION) .
+
+push: images  ## push both images to IMAGE's registry (IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/adanas)
+	docker push $(IMAGE):$(VERSION)
+	docker push $(IMAGE)-gpu:$(VERSION)
 
 bench: $(STAMP)  ## run every benchmark (about an hour on 2 cores); rewrites the tables in BENCHMARKS.md
 	$(PY) benchmarks/orchestration.py --write BENCHMARKS.md

@@ -408,6 +408,12 @@ class Config:
         from adanas import __version__
         return f"{self.image}:{__version__}"
 
+    def train_image_uri(self) -> str:
+        """Training runs in the GPU image (`<image>-gpu`) when it asks for NVIDIA GPUs."""
+        from adanas import __version__
+        gpu = (self.resources.train.accelerator_type or "").startswith("NVIDIA_")
+        return f"{self.image}-gpu:{__version__}" if gpu else self.image_uri()
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -34,12 +34,12 @@ class Components:
     evaluate_ensemble: object
 
 
-def build(image: str = DEFAULT_IMAGE) -> Components:
-    """All components, running in `image`."""
+def build(image: str = DEFAULT_IMAGE, train_image: str | None = None) -> Components:
+    """All components, running in `image` (training in `train_image`, default the same)."""
     return Components(
         augment_data=_augment.make(image),
         generate_candidates=_generate.make(image),
-        train_candidate=_train.make(image),
+        train_candidate=_train.make(train_image or image),
         select_ensemble=_select.make(image),
         evaluate_ensemble=_evaluate.make(image),
     )

@@ -33,7 +33,7 @@ def _apply_resources(task, res: TaskResources):
 
 def build_pipeline(cfg: Config):
     """The pipeline function for `cfg` (its sections are baked in as constant task inputs)."""
-    ops = components.build(cfg.image_uri())
+    ops = components.build(cfg.image_uri(), cfg.train_image_uri())
     sections = {name: section_json(cfg, name)
                 for name in ("dataset", "augmentation", "search", "training")}
     default, train_res = cfg.resources.default, cfg.resources.train

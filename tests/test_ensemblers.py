@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adanas import config, ensemble, ensemblers, evaluate
-from conftest import tiny_config_dict, write_candidate
+from conftest import tiny_config_dict
 
 # Two members, two examples, two classes.
 H = np.array([[[2.0, 0.0], [0.0, 1.0]],

@@ -56,8 +56,10 @@ def test_train_tasks_carry_accelerator_cpu_memory(tmp_path):
         assert res["cpuLimit"] == 8.0 and res["memoryLimit"] == 32.0
     other = execs["exec-augment-data"]["container"]["resources"]
     assert "accelerator" not in other and other["cpuLimit"] == 4.0
-    images = {e["container"]["image"] for e in execs.values()}
-    assert images == {f"adanas:{__version__}"}
+    # GPU training runs in the GPU image; every other step in the CPU image.
+    for name, e in execs.items():
+        want = "adanas-gpu" if name.startswith("exec-train-candidate") else "adanas"
+        assert e["container"]["image"] == f"{want}:{__version__}", name
 
 
 def test_train_tasks_retry_as_configured(tmp_path):
@@ -71,7 +73,8 @@ def test_train_tasks_retry_as_configured(tmp_path):
 def test_image_repository_comes_from_config(tmp_path):
     _, spec = _compile(tmp_path, overrides=["image=europe-docker.pkg.dev/p/r/adanas"])
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {f"europe-docker.pkg.dev/p/r/adanas:{__version__}"}
+    assert images == {f"europe-docker.pkg.dev/p/r/adanas:{__version__}",
+                      f"europe-docker.pkg.dev/p/r/adanas-gpu:{__version__}"}
 
 
 def test_default_config_compiles_without_accelerators(tmp_path):

@@ -1,10 +1,8 @@
 """The whole pipeline, run for real by kfp.local's SubprocessRunner on a tiny config."""
 
-import json
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 
 from adanas import config, data
