@@ -88,18 +88,21 @@ def _accuracy(num_classes: int):
     return accuracy
 
 
-def _callbacks(name: str, epochs: int, total_steps: int, schedule):
-    """Per-epoch progress lines (parallel tasks interleave) and the drop path burn-in."""
+def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: Path):
+    """Progress lines (parallel tasks interleave), the drop path burn-in, and a checkpoint each
+    epoch so a retried task (a preempted node) resumes instead of starting over."""
     import keras
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.t0, self.step = time.perf_counter(), 0
+            self.t0 = time.perf_counter()
+            done = int(self.model.optimizer.iterations)
+            if done:
+                log.info("[%s] resumed from a checkpoint after %d of %d steps", name, done, total_steps)
 
         def on_train_batch_end(self, batch, logs=None):
-            self.step += 1
-            if schedule is not None:
-                schedule.progress.assign(self.step / total_steps)
+            if schedule is not None:  # restored runs carry on where the schedule was
+                schedule.progress.assign(int(self.model.optimizer.iterations) / total_steps)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -107,7 +110,9 @@ def _callbacks(name: str, epochs: int, total_steps: int, schedule):
             log.info("[%s] epoch %d/%d  loss %.4f  accuracy %.4f  %.1fs", name, epoch + 1, epochs,
                      logs.get("loss", float("nan")), acc, time.perf_counter() - self.t0)
 
-    return [Progress()]
+    # BackupAndRestore saves weights, optimizer and epoch at each epoch end and deletes the
+    # backup once training completes; on a rerun into the same folder it restores them.
+    return [keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch"), Progress()]
 
 
 def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> np.ndarray | None:
@@ -187,7 +192,8 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
     t0 = time.perf_counter()
     history = model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
                         callbacks=_callbacks(candidate["name"], epochs, total_steps,
-                                             getattr(model, "drop_path_schedule", None)))
+                                             getattr(model, "drop_path_schedule", None),
+                                             Path(out_dir) / "backup"))
     train_seconds = time.perf_counter() - t0
     final_loss = float(history.history["loss"][-1])
     if not math.isfinite(final_loss):

@@ -1,0 +1,56 @@
+"""A training task killed mid-way resumes from its last epoch when it is run again."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from adanas import config, generators
+from conftest import ROOT, tiny_config_dict
+
+SCRIPT = """
+import json, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s", force=True)
+from adanas import config, train
+spec, training, dataset, out = json.loads(sys.argv[1])
+train.train_candidate(spec, config.section_from_json("training", training), dataset, out)
+print("FINISHED", flush=True)
+"""
+
+
+def _start(args):
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, json.dumps(args)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+
+
+def test_killed_training_resumes_and_loses_at_most_one_epoch(digits_dir, tmp_path):
+    cfg = config.from_dict({**tiny_config_dict(), "training": {"train_epochs": 40, "batch_size": 8}})
+    spec = generators.propose(cfg.search, 0, 0, None)[0]
+    args = [spec, config.section_json(cfg, "training"), str(digits_dir), str(tmp_path / "out")]
+
+    first = _start(args)
+    done = 0
+    deadline = time.time() + 240
+    for line in first.stdout:                      # wait for a few finished epochs
+        if "] epoch " in line:
+            done = int(line.split("] epoch ")[1].split("/")[0])
+            if done >= 3:
+                break
+        assert time.time() < deadline, "training did not progress"
+    first.send_signal(signal.SIGKILL)              # a preempted node: no clean-up at all
+    first.wait()
+    assert (tmp_path / "out" / "backup").exists()
+
+    second = _start(args)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0 and "FINISHED" in out
+    assert "resumed from a checkpoint" in out
+    epochs = [int(ln.split("] epoch ")[1].split("/")[0]) for ln in out.splitlines() if "] epoch " in ln]
+    # It picks up after the last epoch saved before the kill (at most one epoch lost) ...
+    assert done <= epochs[0] <= done + 2 and epochs[-1] == 40
+    # ... and cleans its checkpoint once the candidate is complete.
+    assert not (tmp_path / "out" / "backup").exists()
+    assert json.loads((tmp_path / "out" / "candidate.json").read_text())["metrics"]["train_steps"] > 0
