@@ -51,6 +51,9 @@ def build_pipeline(cfg: Config):
         def evaluate(ensemble):
             task = ops.evaluate_ensemble(dataset=dataset, ensemble=ensemble)
             _apply_resources(task, default).set_display_name("evaluate-ensemble")
+            # Always runs (seconds): each run then has its own exported model and report, even
+            # when every other task came from the cache.
+            task.set_caching_options(False)
 
         def iteration(t: int, previous: dict):
             gen = ops.generate_candidates(search=sections["search"], seed=cfg.seed, iteration=t,

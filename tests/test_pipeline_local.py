@@ -66,3 +66,24 @@ def test_failed_candidates_do_not_fail_the_pipeline(tmp_path, monkeypatch):
     assert report["iterations"][0]["failed"] == ["i0_c1", "i0_c2"]
     assert "failed candidates in iteration 0: i0_c1, i0_c2" in (report_dir / "report.md").read_text()
     assert report["accelerator"] == "CPU" and report["accelerator_hours"] == 0.0 and report["task_hours"] > 0
+
+
+def test_caching_reuses_finished_tasks_and_reruns_what_a_change_touches(tmp_path):
+    cfg = config.from_dict(tiny_config_dict(boosting_iterations=1))
+    root = tmp_path / "root"
+    first, _ = run_local(cfg, root, enable_caching=True)
+    again, _ = run_local(cfg, root, enable_caching=True)
+    changed_cfg = config.from_dict(tiny_config_dict(boosting_iterations=1) | {
+        "training": {"batch_size": 16, "train_epochs": None, "max_iteration_steps": 6, "label_smoothing": 0.2}})
+    changed, _ = run_local(changed_cfg, root, enable_caching=True)
+    runs = sorted(p for p in root.iterdir() if p.name.startswith(cfg.name))
+    ran = [{t for t in ("augment-data", "generate-candidates", "train-candidate", "select-ensemble",
+                        "evaluate-ensemble") if list(run.rglob(f"{t}/executor_output.json"))}
+           for run in runs]
+    assert ran[0] == {"augment-data", "generate-candidates", "train-candidate", "select-ensemble",
+                      "evaluate-ensemble"}
+    assert ran[1] == {"evaluate-ensemble"}          # everything reused (evaluation always runs)
+    assert again["test_error"] == first["test_error"]
+    # A training hparam changed: data and candidates are reused, training and what follows rerun.
+    assert ran[2] == {"train-candidate", "select-ensemble", "evaluate-ensemble"}
+    assert changed["ensemble_size"] == 1

@@ -16,6 +16,8 @@ def evaluate_ensemble(dataset: Input[Dataset], ensemble: Input[Model],
         report: report.json and report.md (per-iteration table).
         metrics: final test error/accuracy, size, params, best single candidate's test error.
     """
+    import json
+
     from kfp.dsl import Model as ArtifactOfUri
 
     from adanas import evaluate
@@ -28,6 +30,9 @@ def evaluate_ensemble(dataset: Input[Dataset], ensemble: Input[Model],
     metrics.log_metric("best_single_test_error", result["best_single_candidate"]["test_error"])
     for i, it in enumerate(result["iterations"]):
         metrics.log_metric(f"iteration_{i}_test_error", it["test_error"])
+    # Metrics live in metadata; a file at their path lets kfp.local's cache reuse this task.
+    with open(metrics.path, "w") as f:
+        json.dump(metrics.metadata, f)
 
 
 def make(image: str):

@@ -26,6 +26,8 @@ def select_ensemble(search: str, seed: int, iteration: int, dataset: Input[Datas
         Whether another iteration should run (false after the last one, on early stopping, or
         when no next candidate fits the parameter budget).
     """
+    import json
+
     from adanas import config, generators
     from adanas import ensemble as ens
 
@@ -37,6 +39,9 @@ def select_ensemble(search: str, seed: int, iteration: int, dataset: Input[Datas
                               "size": entry["ensemble"]["size"]})
     for key in ("size", "params", "objective", "validation_loss", "validation_error", "test_error"):
         metrics.log_metric(key, entry["ensemble"][key])
+    # Metrics live in metadata; a file at their path lets kfp.local's cache reuse this task.
+    with open(metrics.path, "w") as f:
+        json.dump(metrics.metadata, f)
     return generators.should_continue(cfg, seed, iteration + 1, ensemble.path, dataset.path)
 
 

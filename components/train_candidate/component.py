@@ -32,6 +32,9 @@ def train_candidate(candidate: str, training: str, dataset: Input[Dataset],
     model.metadata.update({"name": spec["name"], "arch": spec["arch_str"]})
     for key, value in values.items():
         metrics.log_metric(key, value)
+    # Metrics live in metadata; a file at their path lets kfp.local's cache reuse this task.
+    with open(metrics.path, "w") as f:
+        json.dump(metrics.metadata, f)
 
 
 def make(image: str):
