@@ -12,7 +12,7 @@ IMAGE ?= adanas
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast compile components validate submit images push bench bench-quick clean
+.PHONY: help install run test test-fast compile components validate submit images push kind-up kind-run kind-down bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,26 @@ images:  ## build the step images IMAGE:VERSION (CPU) and IMAGE-gpu:VERSION (nee
 push: images  ## push both images to IMAGE's registry (IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/adanas)
 	docker push $(IMAGE):$(VERSION)
 	docker push $(IMAGE)-gpu:$(VERSION)
+
+KFP_VERSION ?= 2.17.0
+KFP_MANIFESTS := github.com/kubeflow/pipelines/manifests/kustomize
+KIND_CLUSTER ?= adanas
+KFP_HOST ?= http://localhost:8080
+
+kind-up:  ## create a kind cluster and deploy standalone KFP (2.17.0 by default); waits until ready
+	@command -v kind >/dev/null && command -v kubectl >/dev/null || { echo "kind-up needs kind and kubectl (and a container engine)"; exit 2; }
+	kind create cluster --name $(KIND_CLUSTER) --config containers/kind.yaml
+	kubectl apply -k "$(KFP_MANIFESTS)/cluster-scoped-resources?ref=$(KFP_VERSION)"
+	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
+	kubectl apply -k "$(KFP_MANIFESTS)/env/platform-agnostic?ref=$(KFP_VERSION)"
+	kubectl -n kubeflow wait --for=condition=available --timeout=1200s deployment --all
+	@echo "KFP is up. In another shell: kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80"
+
+kind-run: $(STAMP)  ## compile the kubernetes target for CONFIG and submit it to KFP_HOST
+	$(VENV)/bin/adanas kfp-submit --config $(CONFIG) --host $(KFP_HOST) $(ARGS)
+
+kind-down:  ## delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)
 
 bench: $(STAMP)  ## run every benchmark (about an hour on 2 cores); rewrites the tables in BENCHMARKS.md
 	$(PY) benchmarks/orchestration.py --write BENCHMARKS.md

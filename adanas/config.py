@@ -171,9 +171,10 @@ class DatasetConfig:
 
 
 def _tfds_builders() -> set[str]:
-    # tfds imports TensorFlow: only paid when the config names a tfds dataset.
+    # tfds imports TensorFlow: only paid when the config names a tfds dataset. Community
+    # datasets would be listed from the network: the built-in list is enough to validate.
     import tensorflow_datasets as tfds
-    return set(tfds.list_builders())
+    return set(tfds.list_builders(with_community_datasets=False))
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,39 @@ class ResourcesConfig:
         default_factory=lambda: TaskResources(cpu_limit="4", memory_limit="16G"))
 
 
+KUBERNETES_ACCELERATORS = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu")
+_TOLERATION_KEYS = {"key", "operator", "value", "effect"}
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    """The `kubernetes` compile target (open-source KFP on kind/GKE): how training tasks reach
+    the accelerator node pool. Vertex AI ignores this section."""
+    # The extended resource put in the train pods' limits (count: resources.train.accelerator_count).
+    accelerator_resource: str = "nvidia.com/gpu"
+    # Node labels of the GPU node pool, e.g. {cloud.google.com/gke-accelerator: nvidia-l4}.
+    node_selector: dict[str, Any] = field(default_factory=dict)
+    # The taint GPU pools usually carry.
+    tolerations: list[dict[str, Any]] = field(default_factory=lambda: [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        _check(self.accelerator_resource in KUBERNETES_ACCELERATORS, p + "accelerator_resource",
+               f"unknown accelerator resource {self.accelerator_resource!r}; allowed: "
+               f"{', '.join(KUBERNETES_ACCELERATORS)}")
+        for k, v in self.node_selector.items():
+            _check(isinstance(v, str), f"{p}node_selector.{k}", f"expected a string label value, got {v!r}")
+        for i, t in enumerate(self.tolerations):
+            where = f"{p}tolerations[{i}]"
+            _check(isinstance(t, dict) and set(t) <= _TOLERATION_KEYS, where,
+                   f"expected a mapping with keys among {', '.join(sorted(_TOLERATION_KEYS))}, got {t!r}")
+            _check(t.get("operator", "Equal") in ("Equal", "Exists"), where + ".operator",
+                   "allowed: Equal, Exists")
+            _check(t.get("effect") in (None, "NoSchedule", "PreferNoSchedule", "NoExecute"),
+                   where + ".effect", "allowed: NoSchedule, PreferNoSchedule, NoExecute")
+
+
 @dataclass(frozen=True)
 class Config:
     name: str = "adanas"
@@ -394,6 +428,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
 
     def validate(self, path: str) -> None:
         _check(bool(_NAME_RE.match(self.name)) and len(self.name) <= 100, "name",

@@ -19,20 +19,39 @@ import components
 from adanas.config import Config, TaskResources, section_json
 
 
-def _apply_resources(task, res: TaskResources):
+TARGETS = ("vertex", "kubernetes")
+
+
+def _apply_resources(task, res: TaskResources, k8s=None):
+    """CPU/memory/accelerator/retries; with `k8s` (the kubernetes target) the accelerator is
+    the pod's extended resource, plus the GPU pool's node selector and tolerations."""
     if res.cpu_limit:
         task.set_cpu_limit(res.cpu_limit)
     if res.memory_limit:
         task.set_memory_limit(res.memory_limit)
-    if res.accelerator_type:
+    if res.accelerator_type and k8s is None:
         task.set_accelerator_type(res.accelerator_type).set_accelerator_limit(res.accelerator_count)
+    elif res.accelerator_type:
+        from kfp import kubernetes
+        task.set_accelerator_type(k8s.accelerator_resource).set_accelerator_limit(res.accelerator_count)
+        for key, value in k8s.node_selector.items():
+            kubernetes.add_node_selector(task, label_key=key, label_value=value)
+        for t in k8s.tolerations:
+            kubernetes.add_toleration(task, **t)
     if res.retries:
         task.set_retry(num_retries=res.retries, backoff_duration="60s", backoff_factor=2.0)
     return task
 
 
-def build_pipeline(cfg: Config):
-    """The pipeline function for `cfg` (its sections are baked in as constant task inputs)."""
+def build_pipeline(cfg: Config, target: str = "vertex"):
+    """The pipeline function for `cfg` (its sections are baked in as constant task inputs).
+
+    target: `vertex` (Vertex AI accelerator names) or `kubernetes` (open-source KFP: extended
+    resources, node selectors and tolerations from the `kubernetes` section; compiled to its own
+    YAML, which Vertex AI cannot load)."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+    k8s = cfg.kubernetes if target == "kubernetes" else None
     ops = components.build(cfg.image_uri(), cfg.train_image_uri())
     sections = {name: section_json(cfg, name)
                 for name in ("dataset", "augmentation", "search", "training")}
@@ -62,7 +81,7 @@ def build_pipeline(cfg: Config):
             with dsl.ParallelFor(gen.output) as candidate:
                 train = ops.train_candidate(candidate=candidate, training=sections["training"],
                                             dataset=dataset, **previous)
-                _apply_resources(train, train_res).set_display_name(f"iteration-{t}-train")
+                _apply_resources(train, train_res, k8s).set_display_name(f"iteration-{t}-train")
             select = ops.select_ensemble(search=sections["search"], seed=cfg.seed, iteration=t,
                                          dataset=dataset,
                                          candidates=dsl.Collected(train.outputs["model"]),
@@ -83,8 +102,8 @@ def build_pipeline(cfg: Config):
     return adanas_search
 
 
-def compile_pipeline(cfg: Config, output) -> Path:
+def compile_pipeline(cfg: Config, output, target: str = "vertex") -> Path:
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(cfg), str(output))
+    compiler.Compiler().compile(build_pipeline(cfg, target), str(output))
     return output

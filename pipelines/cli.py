@@ -59,8 +59,20 @@ def cmd_run(args) -> int:
 def cmd_compile(args) -> int:
     cfg = _load(args)
     from pipelines.adanas_pipeline import compile_pipeline
-    out = compile_pipeline(cfg, args.output or f"build/{cfg.name}.yaml")
-    print(f"compiled {cfg.name} ({cfg.image_uri()}) -> {out}")
+    suffix = "" if args.target == "vertex" else f"-{args.target}"
+    out = compile_pipeline(cfg, args.output or f"build/{cfg.name}{suffix}.yaml", args.target)
+    print(f"compiled {cfg.name} for {args.target} ({cfg.image_uri()}) -> {out}")
+    return 0
+
+
+def cmd_kfp_submit(args) -> int:
+    cfg = _load(args)
+    from pipelines import kfp_client
+    from pipelines.adanas_pipeline import compile_pipeline
+    template = compile_pipeline(cfg, args.output or f"build/{cfg.name}-kubernetes.yaml", "kubernetes")
+    result = kfp_client.submit(template, args.host, args.experiment, args.run_name, args.cache,
+                               args.namespace)
+    print(f"submitted run {result.run_id}\n{args.host.rstrip('/')}/#/runs/details/{result.run_id}")
     return 0
 
 
@@ -122,8 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compile the pipeline for a config to a KFP v2 YAML "
                                    "(what Vertex AI Pipelines and KFP run).")
     _config_args(p)
-    p.add_argument("--output", help="output YAML (default: build/<config name>.yaml)")
+    p.add_argument("--output", help="output YAML (default: build/<config name>[-kubernetes].yaml)")
+    p.add_argument("--target", choices=["vertex", "kubernetes"], default="vertex",
+                   help="vertex: Vertex AI accelerator names; kubernetes: open-source KFP with "
+                        "extended resources, node selectors and tolerations (default: %(default)s)")
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("kfp-submit", help="compile for kubernetes and submit to open-source KFP",
+                       description="Compile the kubernetes target and create a run on a KFP API "
+                                   "server (e.g. a kind cluster's, port-forwarded).")
+    _config_args(p)
+    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
+    p.add_argument("--experiment", default="adanas", help="experiment name (default: %(default)s)")
+    p.add_argument("--run-name", help="run name (default: the pipeline name)")
+    p.add_argument("--namespace", help="Kubernetes namespace (multi-user KFP only)")
+    p.add_argument("--output", help="where to write the compiled YAML")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="reuse results of identical tasks (default: on)")
+    p.set_defaults(func=cmd_kfp_submit)
 
     p = sub.add_parser("submit", help="compile and submit to Vertex AI Pipelines",
                        description="Compile the config (or take --template) and create a "

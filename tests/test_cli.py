@@ -11,11 +11,12 @@ from conftest import ROOT
 
 @pytest.mark.parametrize("command, options", [
     ("run", ["--config", "--set", "--pipeline-root", "--cache", "--in-process"]),
-    ("compile", ["--config", "--set", "--output"]),
+    ("compile", ["--config", "--set", "--output", "--target"]),
     ("submit", ["--project", "--region", "--pipeline-root", "--service-account", "--network",
                 "--label", "--cache", "--job-id", "--template"]),
     ("validate", ["--config", "--show"]),
     ("components", ["--output-dir", "--image"]),
+    ("kfp-submit", ["--host", "--experiment", "--run-name", "--namespace", "--cache"]),
 ])
 def test_help_explains_every_option(command, options, capsys):
     with pytest.raises(SystemExit) as e:
