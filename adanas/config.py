@@ -320,6 +320,9 @@ class TrainingConfig:
     # training example, so a step costs the same however large the ensemble is.
     knowledge_distillation: Literal["none", "born_again", "adaptive"] = "none"
     distillation_temperature: float = 1.0   # 1 = the original (no temperature)
+    # `mirrored`: tf.distribute.MirroredStrategy over every GPU of the task (synchronous data
+    # parallelism; batch_size is the global batch); `tpu`: TPUStrategy on the task's TPU VM.
+    distribution: Literal["none", "mirrored", "tpu"] = "none"
     use_bf16: bool = False       # mixed precision (bfloat16 compute, float32 weights and logits)
     use_xla: bool = False        # jit_compile the train step
 

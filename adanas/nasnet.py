@@ -202,8 +202,8 @@ def build_nasnet(arch: NasnetArch, input_shape, num_classes: int, weight_decay: 
 
 def inference_model(model):
     """`model` without its auxiliary head and with drop path replaced by identity (same weights)."""
-    if isinstance(model.output, (list, tuple)):
-        model = keras.Model(model.inputs, model.outputs[0], name=model.name)
+    # An uncompiled view of the same layers (cloning a compiled model would need our losses).
+    model = keras.Model(model.inputs, model.outputs[0], name=model.name)
     if not any(isinstance(layer, ScheduledDropPath) for layer in model.layers):
         return model
 

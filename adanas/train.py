@@ -96,13 +96,13 @@ def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: P
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.t0 = time.perf_counter()
-            done = int(self.model.optimizer.iterations)
+            done = int(self.model.optimizer.iterations.numpy())
             if done:
                 log.info("[%s] resumed from a checkpoint after %d of %d steps", name, done, total_steps)
 
         def on_train_batch_end(self, batch, logs=None):
             if schedule is not None:  # restored runs carry on where the schedule was
-                schedule.progress.assign(int(self.model.optimizer.iterations) / total_steps)
+                schedule.progress.assign(int(self.model.optimizer.iterations.numpy()) / total_steps)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -137,6 +137,19 @@ def accelerators() -> tuple[str, int]:
     return "CPU", 0
 
 
+def strategy(kind: str):
+    """The tf.distribute strategy a candidate trains under."""
+    import tensorflow as tf
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    return tf.distribute.get_strategy()  # the default, single-device strategy
+
+
 def count_params(model) -> int:
     """Trainable parameters (what the paper counts; BatchNorm statistics excluded)."""
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
@@ -163,7 +176,9 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
                          f"({len(x)}, {num_classes})")
 
     family = models.family_of_spec(candidate)
-    model = models.build_model(candidate, meta["image_shape"], num_classes, cfg.weight_decay)
+    dist = strategy(cfg.distribution)
+    with dist.scope():
+        model = models.build_model(candidate, meta["image_shape"], num_classes, cfg.weight_decay)
     outputs = len(model.outputs)
     batch = min(cfg.batch_size, len(x))
     steps_per_epoch = max(1, len(x) // batch)
@@ -182,12 +197,14 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
         aux_weight = getattr(family.parse(candidate["arch"]), "aux_head_weight", 0.4)
         loss = [main_loss, subnetwork_loss(num_classes, cfg.label_smoothing, False, 1.0)]
         loss_weights, metrics = [1.0, aux_weight], [[_accuracy(num_classes)], []]
-    model.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss, loss_weights=loss_weights,
-                  metrics=metrics, jit_compile=cfg.use_xla)
+    with dist.scope():
+        model.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss,
+                      loss_weights=loss_weights, metrics=metrics, jit_compile=cfg.use_xla)
     ds = augment.training_dataset(x, y, num_classes, batch, meta["augmentation"],
                                   seed=candidate["seed"], teacher=teacher, outputs=outputs)
-    log.info("[%s] training %s: %d params, %d epochs x %d steps of %d%s", candidate["name"],
-             candidate["arch_str"], count_params(model), epochs, steps_per_epoch, batch,
+    log.info("[%s] training %s: %d params, %d epochs x %d steps of %d on %d replica(s)%s",
+             candidate["name"], candidate["arch_str"], count_params(model), epochs,
+             steps_per_epoch, batch, dist.num_replicas_in_sync,
              f", distilling ({cfg.knowledge_distillation})" if teacher is not None else "")
     t0 = time.perf_counter()
     history = model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,

@@ -146,3 +146,25 @@ def test_optimizers_and_precision_options_train(digits_dir, tmp_path, optimizer,
     assert np.load(tmp_path / "logits_test.npy").dtype == np.float32
     info = json.loads((tmp_path / "candidate.json").read_text())
     assert info["metrics"]["train_steps"] == 2
+
+
+def test_nasnet_candidate_trains_with_aux_head_and_drop_path(tmp_path):
+    """The training task on a NASNet-A candidate: aux loss, drop path burn-in, clean saved model."""
+    from adanas import data
+    from adanas.config import AugmentationConfig
+    rng = np.random.default_rng(0)
+    x = {s: rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8) for s in data.SPLITS}
+    y = {s: rng.integers(0, 10, 32) for s in data.SPLITS}
+    data.save(data.Splits(x, y, 10, [str(i) for i in range(10)], "random"), AugmentationConfig(),
+              tmp_path / "data", "random")
+    cfg = config.from_dict({"training": {"max_iteration_steps": 3, "train_epochs": None, "batch_size": 8}})
+    spec = {"name": "n0", "family": "nasnet", "arch_str": "nasnet(1@48)", "seed": 0,
+            "arch": {"cells_per_stack": 1, "penultimate_filters": 48, "use_aux_head": True}}
+    metrics = train.train_candidate(spec, cfg.training, tmp_path / "data", tmp_path / "out")
+    assert np.isfinite(metrics["train_loss"]) and metrics["train_steps"] == 3
+    saved = keras.saving.load_model(tmp_path / "out" / "model.keras")
+    assert len(saved.outputs) == 1 and saved.output.shape[-1] == 10
+    assert not any("drop_path" in type(layer).__name__.lower() for layer in saved.layers)
+    # The inference model's parameter count excludes the auxiliary head.
+    assert metrics["params"] < train.count_params(
+        models.build_nasnet(models.NasnetArch(1, 48, use_aux_head=True), (32, 32, 3), 10, 0.0, "m"))
