@@ -37,8 +37,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"(best single candidate {best['name']} {best['arch']}: {_pct(best['test_error'])}).",
         f"Member weights: {weights}.",
         f"Search ended: {report.get('stopped') or 'after the last iteration'}.",
-        f"Compute: {report['task_hours']:.3f} training task-hours, {report['accelerator_hours']:.3f} "
-        f"{report['accelerator']}-hours"
+        f"Compute: {report['task_hours']:.3f} training task-hours, "
+        + (f"{report['accelerator_hours']:.3f} {report['accelerator']}-hours"
+           if report["accelerator"] != "CPU" else "no GPU/TPU")
         + "".join(f"; failed candidates in iteration {it['iteration']}: {', '.join(it['failed'])}"
                   for it in report["iterations"] if it.get("failed")) + ".",
     ])
