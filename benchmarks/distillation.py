@@ -6,7 +6,8 @@ vs 1). For contrast, the design of the original code, which re-ran every member 
 is estimated as the cached step plus the members' forward pass on the same batch.
 
 Real `adanas.train` code path: the same loss, dataset and optimizer as a training task.
-A and B alternate in one run (1, 5, 1, 5, ...); medians of per-step times after warm-up.
+A and B alternate in one run (1, 5, then 5, 1, ...), each from a clean Keras session; medians of
+per-step times after warm-up.
 
     python benchmarks/distillation.py [--steps 60] [--rounds 3] [--write BENCHMARKS.md]
 """
@@ -76,7 +77,7 @@ def _members_forward(members, x) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--write", type=Path)
     args = p.parse_args()
     rng = np.random.default_rng(0)
@@ -87,8 +88,12 @@ def main() -> None:
     member_logits = np.stack([m.predict(x, batch_size=256, verbose=0) for m in members])
     teachers = {1: member_logits[:1].mean(0), 5: member_logits.mean(0)}
     cached = {1: [], 5: []}
+    import keras
     for r in range(args.rounds):
-        for size in (1, 5):
+        # Alternate which size goes first, and start each from a clean Keras session, so neither
+        # pays for the order or for the graphs the other left behind.
+        for size in ((1, 5) if r % 2 == 0 else (5, 1)):
+            keras.backend.clear_session()
             cached[size] += _step_times(x, y, teachers[size], args.steps)
             print(f"round {r + 1}: {size} member(s) {1000 * statistics.median(cached[size]):.1f} ms/step",
                   file=sys.stderr, flush=True)
