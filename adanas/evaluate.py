@@ -1,7 +1,8 @@
 """Final evaluation and export: the chosen ensemble as one Keras model, and the search report.
 
 The exported model takes raw images (as stored in the Dataset artifact, 0..255) and returns its
-members' logits combined as selection combined them (uniform mean or fitted mixture weights); `keras.ops.softmax` of it gives class probabilities.
+members' logits combined as selection combined them (uniform mean or fitted mixture weights);
+`keras.ops.softmax` of it gives class probabilities.
 Evaluation runs that exported model on the test split, so the number reported is the number a
 user of the file gets, and it is checked against the cached member logits.
 """
@@ -75,7 +76,9 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
     """Exports the final ensemble, scores it on the test split, writes report.json/report.md."""
     import keras
     meta = data.read_meta(dataset_dir)
-    state, cached = ensemble.read_state(ensemble_dir)
+    state = ensemble.read_record(ensemble_dir)
+    # Only the test split is scored here: the other cached logits stay on disk.
+    cached_test = np.load(Path(ensemble_dir) / "member_logits_test.npy")
     if not state["members"]:
         raise ValueError("the ensemble has no members: nothing to evaluate")
     x_test, y_test = data.read_split(dataset_dir, "test")
@@ -90,8 +93,8 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
                     meta["image_shape"], model_file, weights, bias)
     reloaded = keras.saving.load_model(model_file, compile=False)
     logits = np.asarray(reloaded.predict(x_test, batch_size=512, verbose=0))
-    want = (cached["test"].mean(axis=0) if weights is None else
-            ensemblers.combine(cached["test"].astype(np.float64), weights,
+    want = (cached_test.mean(axis=0) if weights is None else
+            ensemblers.combine(cached_test.astype(np.float64), weights,
                                np.zeros(logits.shape[1]) if bias is None else bias))
     drift = float(np.abs(logits - want).max())
     if drift > MAX_LOGIT_DRIFT:

@@ -139,9 +139,19 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
                 f"{search.max_ensemble_params:,} (smallest {min(sizes):,})")
 
 
+def _plan_key(search, seed: int, iteration: int) -> dict[str, Any]:
+    import dataclasses
+    return {"search": dataclasses.asdict(search), "seed": seed, "iteration": iteration}
+
+
 def candidates_for(search, seed: int, iteration: int, previous_dir, dataset_dir) -> list[dict[str, Any]]:
-    """The generate task: this iteration's candidate specs (the select task already checked
-    that the iteration should run)."""
+    """The generate task: this iteration's candidate specs. The select task that produced
+    `previous_dir` already planned them (and recorded the plan); that plan is reused when it was
+    made for the same search, seed and iteration, so budgeted candidates are not built twice."""
+    from adanas import ensemble
+    planned = ensemble.read_record(previous_dir).get("next")
+    if planned and planned["key"] == _plan_key(search, seed, iteration):
+        return planned["specs"]
     specs, reason = plan(search, seed, iteration, previous_dir, dataset_dir)
     if not specs:
         raise ValueError(f"iteration {iteration} should not run: {reason}")
@@ -149,13 +159,16 @@ def candidates_for(search, seed: int, iteration: int, previous_dir, dataset_dir)
 
 
 def should_continue(search, seed: int, next_iteration: int, ensemble_dir, dataset_dir) -> bool:
-    """Whether the search runs `next_iteration`; the reason it stops is recorded in the ensemble."""
+    """Whether the search runs `next_iteration`. Records in the ensemble either the plan (the
+    next candidates, for the generate task) or the reason the search stops there."""
     import json
     from pathlib import Path
     specs, reason = plan(search, seed, next_iteration, ensemble_dir, dataset_dir)
-    if not specs:
-        path = Path(ensemble_dir) / "ensemble.json"
-        record = json.loads(path.read_text())
+    path = Path(ensemble_dir) / "ensemble.json"
+    record = json.loads(path.read_text())
+    if specs:
+        record["next"] = {"key": _plan_key(search, seed, next_iteration), "specs": specs}
+    else:
         record["stopped"] = reason
-        path.write_text(json.dumps(record, indent=2))
+    path.write_text(json.dumps(record, indent=2))
     return bool(specs)

@@ -52,3 +52,17 @@ def test_should_continue_records_why_the_search_stopped(tmp_path, digits_dir):
     assert json.loads((ens / "ensemble.json").read_text())["stopped"] == "done: 2 iterations"
     with pytest.raises(ValueError, match="should not run"):
         generators.candidates_for(search, 0, 2, ens, digits_dir)
+
+
+def test_generate_reuses_the_plan_select_recorded(tmp_path, digits_dir, monkeypatch):
+    search = config.from_dict(tiny_config_dict(boosting_iterations=5, max_ensemble_params=10**6)).search
+    ens = _record(tmp_path, 0.5)
+    assert generators.should_continue(search, 0, 2, ens, digits_dir) is True
+    planned = json.loads((ens / "ensemble.json").read_text())["next"]["specs"]
+    # The generate task must not build the candidates again to count their parameters ...
+    monkeypatch.setattr(generators, "candidate_params", lambda *a: pytest.fail("rebuilt"))
+    assert generators.candidates_for(search, 0, 2, ens, digits_dir) == planned
+    assert all("params" in s for s in planned)
+    # ... but a different search (or seed) plans afresh.
+    other = config.from_dict(tiny_config_dict(boosting_iterations=5)).search
+    assert [s["name"] for s in generators.candidates_for(other, 0, 2, ens, digits_dir)] == ["i2_c0", "i2_c1"]
