@@ -12,7 +12,7 @@ IMAGE ?= adanas
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast compile components validate submit images push kind-up kind-run kind-down bench bench-quick clean
+.PHONY: help install run test test-fast compile components validate submit images push cloudbuild kind-up kind-run kind-down bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,14 +47,20 @@ submit: $(STAMP)  ## submit to Vertex AI: PROJECT=... REGION=... PIPELINE_ROOT=g
 	@test -n "$(PROJECT)" -a -n "$(REGION)" -a -n "$(PIPELINE_ROOT)" || { echo "set PROJECT, REGION and PIPELINE_ROOT"; exit 2; }
 	$(VENV)/bin/adanas submit --config $(CONFIG) --project $(PROJECT) --region $(REGION) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
 
-images:  ## build the step images IMAGE:VERSION (CPU) and IMAGE-gpu:VERSION (needs a Docker engine)
+images:  ## build the step images IMAGE:VERSION (CPU), IMAGE-gpu:VERSION and IMAGE-tpu:VERSION (needs Docker)
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine"; exit 2; }
 	docker build -f containers/Dockerfile -t $(IMAGE):$(VERSION) .
 	docker build -f containers/Dockerfile.gpu -t $(IMAGE)-gpu:$(VERSION) .
+	docker build -f containers/Dockerfile.tpu -t $(IMAGE)-tpu:$(VERSION) .
 
-push: images  ## push both images to IMAGE's registry (IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/adanas)
+push: images  ## push the images to IMAGE's registry (IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/adanas)
 	docker push $(IMAGE):$(VERSION)
 	docker push $(IMAGE)-gpu:$(VERSION)
+	docker push $(IMAGE)-tpu:$(VERSION)
+
+cloudbuild:  ## build and push the images on Cloud Build instead (IMAGE=...; needs gcloud)
+	@command -v gcloud >/dev/null || { echo "make cloudbuild needs the gcloud CLI"; exit 2; }
+	gcloud builds submit --config containers/cloudbuild.yaml --substitutions=_IMAGE=$(IMAGE),_VERSION=$(VERSION) .
 
 KFP_VERSION ?= 2.17.0
 KFP_MANIFESTS := github.com/kubeflow/pipelines/manifests/kustomize
@@ -81,12 +87,16 @@ bench: $(STAMP)  ## run every benchmark (about an hour on 2 cores); rewrites the
 	$(PY) benchmarks/selection.py --write BENCHMARKS.md
 	$(PY) benchmarks/distillation.py --write BENCHMARKS.md
 	$(PY) benchmarks/claims.py --write BENCHMARKS.md
+	$(PY) benchmarks/training_loop.py --write BENCHMARKS.md
+	$(PY) benchmarks/augmentation.py --write BENCHMARKS.md
 
 bench-quick: $(STAMP)  ## a few-minute smoke run of every benchmark (prints tables, writes nothing)
 	$(PY) benchmarks/orchestration.py --repeats 1 --set search.boosting_iterations=1
 	$(PY) benchmarks/selection.py --members 2 10 --repeats 1
 	$(PY) benchmarks/distillation.py --steps 20 --rounds 1
 	$(PY) benchmarks/claims.py --quick
+	$(PY) benchmarks/training_loop.py --steps 40 --rounds 1
+	$(PY) benchmarks/augmentation.py --batches 5 --rounds 1 --no-all-cores
 
 clean:  ## remove build outputs and local runs (keeps .venv)
 	rm -rf build runs .pytest_cache

@@ -75,21 +75,28 @@ def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, 
     logits of the un-augmented example, one row per training example) is given; repeated per
     output for models with an auxiliary head.
     """
-    aug = augment_fn(policy, x.shape[1:])
     columns = (x, y) if teacher is None else (x, y, np.asarray(teacher, np.float32))
     examples = tf.data.Dataset.from_tensor_slices(columns)
     examples = examples.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).repeat()
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    if policy["policy"] == "none":
+        # Nothing per example: batch first, so the input pipeline costs next to nothing.
+        ds = examples.batch(batch_size, drop_remainder=True)
+        ds = ds.map(lambda *ex: (tf.cast(ex[0], tf.float32), *ex[1:]))
+    else:
+        aug = augment_fn(policy, x.shape[1:])
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        ds = tf.data.Dataset.zip(examples, seeds).map(
+            lambda ex, s: (aug(tf.cast(ex[0], tf.float32), s), *ex[1:]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=True)
 
-    def prepare(ex, s):
-        target = tf.one_hot(ex[1], num_classes, dtype=tf.float32)
-        if teacher is not None:
-            target = tf.concat([target, ex[2]], axis=-1)
-        return aug(tf.cast(ex[0], tf.float32), s), (target if outputs == 1 else (target,) * outputs)
+    def targets(images, labels, *logits):  # whole batches: one op each
+        target = tf.one_hot(labels, num_classes, dtype=tf.float32)
+        if logits:
+            target = tf.concat([target, logits[0]], axis=-1)
+        return images, (target if outputs == 1 else (target,) * outputs)
 
-    ds = tf.data.Dataset.zip(examples, seeds).map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
-                                                    deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.map(targets)
     per_batch = batch_fn(policy, seed)
     if per_batch is not None:
         # Sequential on purpose: the Keras layer draws from its own seed generator, whose state

@@ -376,6 +376,52 @@ class TaskResources:
                    f"must be >= 1 when accelerator_type is set, got {self.accelerator_count}")
 
 
+_MACHINE_TYPE_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
+
+
+@dataclass(frozen=True)
+class CustomJobConfig:
+    """`vertex` target only: each candidate trains as a Vertex AI CustomJob (adanas/customjob.py)
+    on `machine_type` with resources.train's accelerators, over `replica_count` machines: for
+    several GPUs per candidate on a chosen machine shape, several machines, or a TPU VM."""
+    enabled: bool = False
+    machine_type: str | None = None        # e.g. a2-highgpu-4g, a3-highgpu-8g, ct5lp-hightpu-4t
+    # Machines per candidate. Only 1: Keras 3's fit has no MultiWorkerMirroredStrategy support
+    # (keras-team/keras#20585), so a candidate scales up within one machine (8 GPUs, a TPU VM).
+    replica_count: int = 1
+    boot_disk_gb: int = 100
+    boot_disk_type: Literal["pd-ssd", "pd-standard"] = "pd-ssd"
+    project: str | None = None             # default: the pipeline run's project
+    location: str | None = None            # default: the pipeline run's region
+    service_account: str | None = None     # default: the project's Vertex AI service agent
+    network: str | None = None             # projects/NUMBER/global/networks/NAME
+    spot: bool = False                     # Spot VMs: cheaper, preemptible (training resumes)
+    restart_on_worker_restart: bool = False
+    timeout_hours: float | None = None
+    base_output_dir: str | None = None     # gs://...; default: beside each task's outputs
+    poll_seconds: float = 30.0
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        if self.enabled:
+            _check(self.machine_type is not None, p + "machine_type",
+                   "required when enabled (e.g. a2-highgpu-4g, a3-highgpu-8g, ct5lp-hightpu-4t)")
+        _check(self.machine_type is None or bool(_MACHINE_TYPE_RE.match(self.machine_type)),
+               p + "machine_type", f"got {self.machine_type!r}; expected a Compute Engine "
+               f"machine type such as n1-standard-8 or a2-highgpu-1g")
+        _check(self.replica_count == 1, p + "replica_count",
+               f"got {self.replica_count}; only 1 is allowed: Keras 3 cannot train one model over "
+               f"several machines (no MultiWorkerMirroredStrategy in fit, keras-team/keras#20585). "
+               f"Scale a candidate within one machine: accelerator_count up to 8, or a TPU VM")
+        _check(self.boot_disk_gb >= 100, p + "boot_disk_gb",
+               f"must be >= 100 (Vertex AI's minimum), got {self.boot_disk_gb}")
+        _check(self.timeout_hours is None or self.timeout_hours > 0, p + "timeout_hours",
+               f"must be > 0, got {self.timeout_hours}")
+        _check(self.poll_seconds > 0, p + "poll_seconds", f"must be > 0, got {self.poll_seconds}")
+        _check(self.base_output_dir is None or self.base_output_dir.startswith("gs://"),
+               p + "base_output_dir", f"must be a gs:// path, got {self.base_output_dir!r}")
+
+
 @dataclass(frozen=True)
 class ResourcesConfig:
     # Data, generation, selection and evaluation steps.
@@ -384,6 +430,8 @@ class ResourcesConfig:
     # Each candidate's training task.
     train: TaskResources = field(
         default_factory=lambda: TaskResources(cpu_limit="4", memory_limit="16G"))
+    # Each candidate's training as a Vertex AI CustomJob instead of a pipeline task.
+    custom_job: CustomJobConfig = field(default_factory=CustomJobConfig)
 
 
 KUBERNETES_ACCELERATORS = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu")
@@ -437,20 +485,32 @@ class Config:
         _check(bool(_NAME_RE.match(self.name)) and len(self.name) <= 100, "name",
                f"got {self.name!r}; use lowercase letters, digits and hyphens (a KFP pipeline name)")
         _check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        self._validate_distribution()
         last = self.image.rsplit("/", 1)[-1]
         _check(bool(self.image) and ":" not in last and "@" not in last, "image",
                f"got {self.image!r}; give the repository without a tag: the tag is the "
                f"package version")
+
+    def _validate_distribution(self) -> None:
+        """The training strategy and the accelerators must agree."""
+        dist, train = self.training.distribution, self.resources.train
+        tpu = (train.accelerator_type or "").startswith("TPU_")
+        if dist == "tpu" or tpu:
+            _check(dist == "tpu" and tpu, "training.distribution" if tpu else "resources.train.accelerator_type",
+                   f"TPUs train under distribution 'tpu' (got {dist!r}) on a TPU accelerator "
+                   f"(got {train.accelerator_type!r})")
 
     def image_uri(self) -> str:
         from adanas import __version__
         return f"{self.image}:{__version__}"
 
     def train_image_uri(self) -> str:
-        """Training runs in the GPU image (`<image>-gpu`) when it asks for NVIDIA GPUs."""
+        """Training runs in the GPU image (`<image>-gpu`) when it asks for NVIDIA GPUs, in the
+        TPU image (`<image>-tpu`) on TPUs."""
         from adanas import __version__
-        gpu = (self.resources.train.accelerator_type or "").startswith("NVIDIA_")
-        return f"{self.image}-gpu:{__version__}" if gpu else self.image_uri()
+        kind = (self.resources.train.accelerator_type or "").split("_")[0]
+        suffix = {"NVIDIA": "-gpu", "TPU": "-tpu"}.get(kind, "")
+        return f"{self.image}{suffix}:{__version__}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -100,19 +100,22 @@ def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: P
             if done:
                 log.info("[%s] resumed from a checkpoint after %d of %d steps", name, done, total_steps)
 
-        def on_train_batch_end(self, batch, logs=None):
-            if schedule is not None:  # restored runs carry on where the schedule was
-                schedule.progress.assign(int(self.model.optimizer.iterations.numpy()) / total_steps)
-
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             acc = next((v for k, v in logs.items() if k.endswith("accuracy")), float("nan"))
             log.info("[%s] epoch %d/%d  loss %.4f  accuracy %.4f  %.1fs", name, epoch + 1, epochs,
                      logs.get("loss", float("nan")), acc, time.perf_counter() - self.t0)
 
+    class DropPathSchedule(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            # From the optimizer's step count, so restored runs carry on where they were.
+            schedule.progress.assign(int(self.model.optimizer.iterations.numpy()) / total_steps)
+
     # BackupAndRestore saves weights, optimizer and epoch at each epoch end and deletes the
     # backup once training completes; on a rerun into the same folder it restores them.
-    return [keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch"), Progress()]
+    # A per-batch hook only where needed: Keras syncs with the device for each one.
+    return [keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch"), Progress(),
+            *([DropPathSchedule()] if schedule is not None else [])]
 
 
 def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> np.ndarray | None:

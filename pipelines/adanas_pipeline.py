@@ -11,11 +11,13 @@
 Exactly one evaluate task runs, in whichever branch the search ended.
 """
 
+import dataclasses
 from pathlib import Path
 
 from kfp import compiler, dsl
 
 import components
+from components.custom_job import as_custom_job
 from adanas.config import Config, TaskResources, section_json
 
 
@@ -53,9 +55,28 @@ def build_pipeline(cfg: Config, target: str = "vertex"):
         raise ValueError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
     k8s = cfg.kubernetes if target == "kubernetes" else None
     ops = components.build(cfg.image_uri(), cfg.train_image_uri())
+    job = cfg.resources.custom_job
+    train_op, train_res = ops.train_candidate, cfg.resources.train
+    if job.enabled:
+        if k8s is not None:
+            raise ValueError("resources.custom_job: Vertex AI CustomJobs exist on the vertex target "
+                             "only; on Kubernetes a train pod gets resources.train's accelerators "
+                             "(set enabled: false)")
+        train_op = as_custom_job(
+            ops.train_candidate, launcher_image=cfg.image_uri(), image=cfg.train_image_uri(),
+            machine_type=job.machine_type, accelerator_type=train_res.accelerator_type,
+            accelerator_count=train_res.accelerator_count, replica_count=job.replica_count,
+            boot_disk_gb=job.boot_disk_gb, boot_disk_type=job.boot_disk_type,
+            project=job.project, location=job.location, service_account=job.service_account,
+            network=job.network, spot=job.spot,
+            restart_on_worker_restart=job.restart_on_worker_restart,
+            timeout_seconds=None if job.timeout_hours is None else int(job.timeout_hours * 3600),
+            base_output_dir=job.base_output_dir, poll_seconds=job.poll_seconds)
+        # The launcher task is small; the accelerators belong to the CustomJob.
+        train_res = dataclasses.replace(cfg.resources.default, retries=train_res.retries)
     sections = {name: section_json(cfg, name)
                 for name in ("dataset", "augmentation", "search", "training")}
-    default, train_res = cfg.resources.default, cfg.resources.train
+    default = cfg.resources.default
 
     @dsl.pipeline(name=cfg.name,
                   description=f"AdaNAS search: up to {cfg.search.boosting_iterations} AdaNet iterations "
@@ -79,7 +100,7 @@ def build_pipeline(cfg: Config, target: str = "vertex"):
                                           dataset=dataset, **previous)
             _apply_resources(gen, default).set_display_name(f"iteration-{t}-generate")
             with dsl.ParallelFor(gen.output) as candidate:
-                train = ops.train_candidate(candidate=candidate, training=sections["training"],
+                train = train_op(candidate=candidate, training=sections["training"],
                                             dataset=dataset, **previous)
                 _apply_resources(train, train_res, k8s).set_display_name(f"iteration-{t}-train")
             select = ops.select_ensemble(search=sections["search"], seed=cfg.seed, iteration=t,

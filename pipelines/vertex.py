@@ -29,7 +29,7 @@ def submit(template_path: str | Path, *, project: str, region: str, pipeline_roo
            display_name: str | None = None, job_id: str | None = None,
            service_account: str | None = None, network: str | None = None,
            labels: dict[str, str] | None = None, enable_caching: bool | None = None,
-           parameter_values: dict[str, Any] | None = None,
+           experiment: str | None = None, parameter_values: dict[str, Any] | None = None,
            credentials: Any = None, api_endpoint: str | None = None):
     """Creates a Vertex AI PipelineJob from a compiled pipeline YAML. Returns the job.
 
@@ -42,6 +42,8 @@ def submit(template_path: str | Path, *, project: str, region: str, pipeline_roo
         raise ValueError(f"pipeline_root must be a gs:// path on Vertex AI, got {pipeline_root!r}")
     if job_id is not None and not _JOB_ID_RE.match(job_id):
         raise ValueError(f"job_id {job_id!r}: use lowercase letters, digits and '-', up to 128")
+    if experiment is not None and not _JOB_ID_RE.match(experiment):
+        raise ValueError(f"experiment {experiment!r}: use lowercase letters, digits and '-', up to 128")
     init: dict[str, Any] = {"project": project, "location": region}
     if credentials is not None:
         init["credentials"] = credentials
@@ -59,7 +61,9 @@ def submit(template_path: str | Path, *, project: str, region: str, pipeline_roo
         labels=labels or None,
         job_id=job_id,
     )
-    job.submit(service_account=service_account, network=network)
+    # With an experiment, the run joins it (created on first use) and shows up beside the
+    # experiment's other runs for comparison in the console.
+    job.submit(service_account=service_account, network=network, experiment=experiment)
     return job
 
 

@@ -12,7 +12,7 @@ from conftest import ROOT
 @pytest.mark.parametrize("command, options", [
     ("run", ["--config", "--set", "--pipeline-root", "--cache", "--in-process"]),
     ("compile", ["--config", "--set", "--output", "--target"]),
-    ("submit", ["--project", "--region", "--pipeline-root", "--service-account", "--network",
+    ("submit", ["--project", "--region", "--pipeline-root", "--service-account", "--network", "--experiment",
                 "--label", "--cache", "--job-id", "--template"]),
     ("validate", ["--config", "--show"]),
     ("components", ["--output-dir", "--image"]),

@@ -34,3 +34,4 @@ def test_mirrored_strategy_over_two_cpu_devices(digits_dir, tmp_path):
     metrics = json.loads(proc.stdout.split("METRICS ", 1)[1])
     assert metrics["train_steps"] == 4 and metrics["params"] > 0
     assert (tmp_path / "out" / "model.keras").exists()
+

@@ -87,8 +87,58 @@ def test_submit_rejects_bad_inputs(template):
         vertex.submit(template, project=PROJECT, region=REGION, pipeline_root="/tmp/x")
     with pytest.raises(ValueError, match="job_id"):
         vertex.submit(template, project=PROJECT, region=REGION, pipeline_root="gs://b", job_id="Bad_ID")
+    with pytest.raises(ValueError, match="experiment"):
+        vertex.submit(template, project=PROJECT, region=REGION, pipeline_root="gs://b", experiment="My Exp")
     with pytest.raises(ValueError, match="key=value"):
         vertex.parse_labels(["team"])
     with pytest.raises(ValueError, match="lowercase"):
         vertex.parse_labels(["Team=x"])
     assert vertex.parse_labels(["team=automl", "env=dev"]) == {"team": "automl", "env": "dev"}
+
+
+def test_submit_adds_the_run_to_an_experiment(template, monkeypatch):
+    """--experiment: the client finds or creates the experiment (a Vertex ML Metadata context of
+    schema system.Experiment), creates the job, then adds the run's context to it."""
+    store = f"projects/{PROJECT}/locations/{REGION}/metadataStores/default"
+    contexts = {}
+
+    def get_context(path, query, body):
+        cid = path.rsplit("/", 1)[-1]
+        if cid in contexts:
+            return 200, contexts[cid]
+        return 404, {"error": {"code": 404, "message": f"{cid} not found", "status": "NOT_FOUND"}}
+
+    def post_context(path, query, body):
+        if path.endswith(":addContextChildren"):
+            return 200, {}
+        cid = parse_qs(query)["contextId"][0]
+        contexts[cid] = {**body, "name": f"{store}/contexts/{cid}"}
+        return 200, contexts[cid]
+
+    job_name = f"projects/{PROJECT}/locations/{REGION}/pipelineJobs/{JOB_ID}"
+    routes = {
+        **_routes(),
+        ("GET", f"/v1/{store}/contexts/"): get_context,
+        ("POST", f"/v1/{store}/contexts"): post_context,
+        ("GET", f"/v1/{store}"): lambda p, q, b: (200, {"name": store}),
+        ("GET", f"/v1/{job_name}"): lambda p, q, b: (200, {
+            "name": job_name, "state": "PIPELINE_STATE_RUNNING",
+            "jobDetail": {"pipelineRunContext": {"name": f"{store}/contexts/{JOB_ID}"}}}),
+    }
+    with StandIn(routes) as server:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+        from google.cloud.aiplatform.utils import resource_manager_utils
+        monkeypatch.setattr(resource_manager_utils, "get_project_number", lambda *a, **k: PROJECT_NUMBER)
+        vertex.submit(template, project=PROJECT, region=REGION, pipeline_root="gs://my-bucket/adanas",
+                      job_id=JOB_ID, experiment="cifar-sweeps", credentials=AnonymousCredentials(),
+                      api_endpoint=server.url)
+    calls = [(r["method"], r["path"]) for r in server.requests if not r["path"].startswith("/storage")]
+    created = [r["body"] for r in server.requests if r["method"] == "POST"
+               and r["path"] == f"/v1/{store}/contexts"]
+    assert created == [{"displayName": "cifar-sweeps", "schemaTitle": "system.Experiment",
+                        "schemaVersion": "0.0.1", "metadata": {"experiment_deleted": False}}]
+    job_post = calls.index(("POST", f"/v1/projects/{PROJECT}/locations/{REGION}/pipelineJobs"))
+    link = calls.index(("POST", f"/v1/{store}/contexts/cifar-sweeps:addContextChildren"))
+    assert calls.index(("POST", f"/v1/{store}/contexts")) < job_post < link
+    (added,) = [r["body"] for r in server.requests if r["path"].endswith(":addContextChildren")]
+    assert added == {"childContexts": [f"{store}/contexts/{JOB_ID}"]}
