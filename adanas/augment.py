@@ -32,8 +32,8 @@ def _cutout(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
 def augment_fn(policy: dict[str, Any], image_shape) -> Any:
     """Returns f(image float32 [H, W, C], seed int64 [2]) -> augmented image, per the policy.
 
-    Order: flip, pad-and-crop, AutoAugment (policy `autoaugment`), cutout. RandAugment (policy
-    `randaugment`) runs afterwards on whole batches: see `batch_fn`.
+    Order: flip, pad-and-crop, AutoAugment or RandAugment (policy `autoaugment` /
+    `randaugment`), cutout.
     """
     h, w, c = image_shape
     if policy["policy"] == "none":
@@ -50,21 +50,15 @@ def augment_fn(policy: dict[str, Any], image_shape) -> Any:
         if policy["policy"] == "autoaugment":
             from adanas.autoaugment import autoaugment
             image = autoaugment(image, seeds[3])
+        elif policy["policy"] == "randaugment":
+            from adanas.autoaugment import randaugment
+            image = randaugment(image, seeds[3], policy["randaugment_num_ops"],
+                                policy["randaugment_magnitude"])
         if policy["cutout"]:
             image = _cutout(image, policy["cutout"], seeds[2])
         return image
 
     return f
-
-
-def batch_fn(policy: dict[str, Any], seed: int):
-    """A per-batch transform (Keras' RandAugment for policy `randaugment`), or None."""
-    if policy["policy"] != "randaugment":
-        return None
-    import keras
-    layer = keras.layers.RandAugment(value_range=(0, 255), num_ops=policy["randaugment_num_ops"],
-                                     factor=policy["randaugment_magnitude"], seed=seed)
-    return lambda images: layer(images, training=True)
 
 
 def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, Any],
@@ -96,10 +90,4 @@ def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, 
             target = tf.concat([target, logits[0]], axis=-1)
         return images, (target if outputs == 1 else (target,) * outputs)
 
-    ds = ds.map(targets)
-    per_batch = batch_fn(policy, seed)
-    if per_batch is not None:
-        # Sequential on purpose: the Keras layer draws from its own seed generator, whose state
-        # would advance in a racy order across parallel calls (same seed, different images).
-        ds = ds.map(lambda images, target: (per_batch(images), target))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.map(targets).prefetch(tf.data.AUTOTUNE)

@@ -1,10 +1,15 @@
-"""AutoAugment's CIFAR-10 policy (Cubuk et al. 2019), for the tf.data training pipeline.
+"""AutoAugment's CIFAR-10 policy (Cubuk et al. 2019) and RandAugment (Cubuk et al. 2020), for the
+tf.data training pipeline.
 
-Keras ships RandAugment (used as is for the `randaugment` policy) but not AutoAugment, so its
-image operations are written here with plain TF ops, on float images in 0..255, driven by
-stateless seeds so a run with the same seed is reproducible. Each training image gets one of the
-25 sub-policies at random; each of the sub-policy's two operations fires with its probability at
-its magnitude (0..9, mapped to the ranges of the paper, with a random sign where it has one).
+The image operations are written here with plain TF ops, on float images in 0..255, driven by
+stateless seeds, so each image is augmented independently (in parallel across cores) and a run
+with the same seed is reproducible. (Keras ships a RandAugment layer, but it draws from a
+stateful seed generator: reproducible only when batches go through it one at a time.)
+
+AutoAugment: each training image gets one of the 25 sub-policies at random; each of the
+sub-policy's two operations fires with its probability at its magnitude (0..9, mapped to the
+ranges of the paper, with a random sign where it has one). RandAugment: `num_ops` operations
+drawn uniformly (with replacement) from its 14, each at the same magnitude, random sign.
 """
 
 from __future__ import annotations
@@ -161,3 +166,24 @@ def autoaugment(image, seed):
         return run
 
     return tf.switch_case(which, [sub_policy(ops) for ops in CIFAR10_POLICY])
+
+
+# RandAugment's operations (the paper's list; Identity leaves the image as it is).
+RANDAUGMENT_OPS = ("Identity", "AutoContrast", "Equalize", "Rotate", "Solarize", "Color",
+                   "Posterize", "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY",
+                   "TranslateX", "TranslateY")
+
+
+def randaugment(image, seed, num_ops: int, magnitude: float):
+    """`num_ops` random operations at `magnitude` (0..1 of each operation's range) on one float
+    image [H, W, C] (0..255)."""
+    side = int(image.shape[0])
+    m = magnitude * 9.0  # apply_op's 0..9 scale
+    seeds = tf.random.experimental.stateless_split(seed, 2 * num_ops)
+    branches = [lambda o, s, n=name: o if n == "Identity" else apply_op(o, n, m, s, side)
+                for name in RANDAUGMENT_OPS]
+    for k in range(num_ops):
+        which = tf.random.stateless_uniform([], seeds[2 * k], 0, len(RANDAUGMENT_OPS), dtype=tf.int32)
+        sign = tf.where(tf.random.stateless_uniform([], seeds[2 * k + 1]) < 0.5, -1.0, 1.0)
+        image = tf.switch_case(which, [lambda b=b, o=image, s=sign: b(o, s) for b in branches])
+    return image

@@ -88,7 +88,8 @@ def _accuracy(num_classes: int):
     return accuracy
 
 
-def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: Path):
+def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: Path,
+               checkpoint_min_seconds: float = 0.0):
     """Progress lines (parallel tasks interleave), the drop path burn-in, and a checkpoint each
     epoch so a retried task (a preempted node) resumes instead of starting over."""
     import keras
@@ -111,10 +112,22 @@ def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: P
             # From the optimizer's step count, so restored runs carry on where they were.
             schedule.progress.assign(int(self.model.optimizer.iterations.numpy()) / total_steps)
 
-    # BackupAndRestore saves weights, optimizer and epoch at each epoch end and deletes the
-    # backup once training completes; on a rerun into the same folder it restores them.
+    class Backup(keras.callbacks.BackupAndRestore):
+        """BackupAndRestore saves weights, optimizer and epoch at an epoch's end and deletes the
+        backup once training completes; on a rerun into the same folder it restores them. Here
+        an epoch's save is skipped while the last one is under `checkpoint_min_seconds` old."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            self.last_save = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() - self.last_save >= checkpoint_min_seconds:
+                super().on_epoch_end(epoch, logs)
+                self.last_save = time.monotonic()
+
     # A per-batch hook only where needed: Keras syncs with the device for each one.
-    return [keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch"), Progress(),
+    return [Backup(str(backup_dir), save_freq="epoch"), Progress(),
             *([DropPathSchedule()] if schedule is not None else [])]
 
 
@@ -213,7 +226,7 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
     history = model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
                         callbacks=_callbacks(candidate["name"], epochs, total_steps,
                                              getattr(model, "drop_path_schedule", None),
-                                             Path(out_dir) / "backup"))
+                                             Path(out_dir) / "backup", cfg.checkpoint_min_seconds))
     train_seconds = time.perf_counter() - t0
     final_loss = float(history.history["loss"][-1])
     if not math.isfinite(final_loss):

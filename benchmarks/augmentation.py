@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from environment import cpu_model  # noqa: E402
 from orchestration import write_section  # noqa: E402
 
 BATCH, N, SHAPE = 64, 4096, (32, 32, 3)
@@ -83,16 +83,6 @@ def _worker(cores: list[int], batches: int, round_: int) -> dict[str, float]:
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batches", type=int, default=60)
@@ -133,7 +123,7 @@ def main() -> None:
                f"{statistics.median(one[slowest]) / base:.2f}x)" if not slower else
                f"not met: slower than the baseline per core: {', '.join(slower)}")
     table = "\n".join([
-        f"Measured {time.strftime('%Y-%m-%d')} on {_cpu_model()} ({len(available)} cores), TensorFlow "
+        f"Measured {time.strftime('%Y-%m-%d')} on {cpu_model()} ({len(available)} cores), TensorFlow "
         f"{tf.__version__}, Keras {keras.__version__}; {N:,} random 32x32x3 images, batch {BATCH}, "
         f"{args.batches} batches timed after 5 of warm-up, {args.rounds} rounds (fresh processes, "
         f"policies alternating), median (min-max) images/s.",

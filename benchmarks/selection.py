@@ -1,8 +1,8 @@
 """Selection cost vs ensemble size: one select decision (2 candidates, Grow) from cached logits.
 
-For M frozen members on N examples x C classes, times `adanas.ensemble.choose` with each
-ensembler: `mean`, and `weighted` with scalar, vector and matrix mixture weights (each
-candidate ensemble's weights fitted by FISTA). Synthetic logits with a learnable signal; only the
+For M frozen members on N examples x C classes, times `adanas.ensemble.proposals` + `decide` (what
+the select step runs) with each ensembler: `mean`, and `weighted` with scalar, vector and matrix
+mixture weights (each candidate ensemble's weights fitted to the AdaNet objective by L-BFGS-B). Synthetic logits with a learnable signal; only the
 time matters here. Target (issues 3 and 5): under 1 s at 10 members x 10,000 examples.
 
     python benchmarks/selection.py [--members 2 5 10 20] [--examples 10000] [--repeats 3] [--write BENCHMARKS.md]
@@ -21,7 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from orchestration import write_section  # noqa: E402
 
-from adanas import ensemble, ensemblers  # noqa: E402
+from adanas import ensemble  # noqa: E402
+from adanas.config import SearchConfig  # noqa: E402
 
 CLASSES = 10
 
@@ -31,21 +32,28 @@ def _logits(rng, m, n, y):
     return (rng.normal(size=(m, n, CLASSES)) + 2.0 * strength * np.eye(CLASSES)[y][None]).astype(np.float32)
 
 
+def _units(rng, m, n, y, prefix):
+    return [ensemble.Unit({"spec": {"name": f"{prefix}{i}", "family": "cnn",
+                                    "arch": {"num_layers": 2 + i % 3, "filters": 16}},
+                           "metrics": {"params": 10_000}},
+                          {"validation": logits})
+            for i, logits in enumerate(_logits(rng, m, n, y))]
+
+
 def time_choose(m: int, n: int, kind: str, repeats: int) -> list[float]:
+    """One decision of the select step: propose (grow: previous + each candidate) and score."""
     rng = np.random.default_rng(m)
     y = rng.integers(0, CLASSES, n)
-    previous = _logits(rng, m, n, y)
-    candidates = list(_logits(rng, 2, n, y))
-    if kind == "mean":
-        def score(stack, j):
-            return ensemble.mean_mixture(stack, y, "validation_loss")
-    else:
-        def score(stack, j):
-            return ensemblers.fit(stack, y, kind, 0.01, 0.001, [1.0] * len(stack))
+    previous, new = _units(rng, m, n, y, "member"), _units(rng, 2, n, y, "candidate")
+    search = SearchConfig(ensembler="mean" if kind == "mean" else "weighted",
+                          mixture_weight_type="scalar" if kind == "mean" else kind,
+                          adanet_lambda=0.01, adanet_beta=0.001, force_grow=True)
+    score = ensemble.scorer(search, y)
+    ensemble.decide(ensemble.proposals(search, previous[:1], new), score)  # warm-up: imports
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        ensemble.choose(previous, candidates, True, score)
+        ensemble.decide(ensemble.proposals(search, previous, new), score)
         out.append(time.perf_counter() - t0)
     return out
 

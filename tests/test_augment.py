@@ -99,8 +99,24 @@ def test_autoaugment_policy_in_the_pipeline_is_deterministic():
     assert not np.array_equal(a, _first_batch({**policy, "policy": "basic"}))
 
 
-def test_randaugment_uses_keras_layer_per_batch():
+def test_randaugment_is_reproducible_and_changes_images():
     policy = {**POLICY, "policy": "randaugment", "randaugment_num_ops": 2, "randaugment_magnitude": 0.9}
     a, b = _first_batch(policy), _first_batch(policy)
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, _first_batch(POLICY))
+    assert a.shape == (8, 16, 16, 3) and 0 <= a.min() and a.max() <= 255
+    plain = _first_batch(POLICY)
+    changed = [not np.array_equal(x, y) for x, y in zip(a, plain)]
+    assert sum(changed) >= 4  # Identity can be drawn twice, rarely
+    # Magnitude 0 leaves geometric and colour ops at identity (AutoContrast / Equalize remain).
+    weak = _first_batch({**policy, "randaugment_magnitude": 0.0})
+    assert np.abs(weak - plain).mean() < np.abs(a - plain).mean()
+
+
+def test_randaugment_ops_each_run_on_one_image():
+    import tensorflow as tf
+
+    from adanas import autoaugment
+    image = tf.constant(np.random.default_rng(0).uniform(0, 255, (16, 16, 3)), tf.float32)
+    for name in autoaugment.RANDAUGMENT_OPS[1:]:
+        out = autoaugment.apply_op(image, name, 4.5, 1.0, 16).numpy()
+        assert out.shape == (16, 16, 3) and np.isfinite(out).all() and 0 <= out.min() and out.max() <= 255, name

@@ -27,7 +27,9 @@ def _start(args):
 
 
 def test_killed_training_resumes_and_loses_at_most_one_epoch(digits_dir, tmp_path):
-    cfg = config.from_dict({**tiny_config_dict(), "training": {"train_epochs": 40, "batch_size": 8}})
+    # Every epoch is checkpointed (these epochs last well under the default 10 s minimum).
+    cfg = config.from_dict({**tiny_config_dict(), "training": {"train_epochs": 40, "batch_size": 8,
+                                                             "checkpoint_min_seconds": 0}})
     spec = generators.propose(cfg.search, 0, 0, None)[0]
     args = [spec, config.section_json(cfg, "training"), str(digits_dir), str(tmp_path / "out")]
 
@@ -54,3 +56,19 @@ def test_killed_training_resumes_and_loses_at_most_one_epoch(digits_dir, tmp_pat
     # ... and cleans its checkpoint once the candidate is complete.
     assert not (tmp_path / "out" / "backup").exists()
     assert json.loads((tmp_path / "out" / "candidate.json").read_text())["metrics"]["train_steps"] > 0
+
+
+def test_checkpoints_are_at_most_as_frequent_as_configured(tmp_path, monkeypatch):
+    from adanas import train
+    clock = [100.0]
+    monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
+    backup = train._callbacks("c", 10, 100, None, tmp_path / "backup", checkpoint_min_seconds=10)[0]
+    saved = []
+    monkeypatch.setattr(backup, "_save_model", lambda: saved.append(backup._current_epoch))
+    monkeypatch.setattr(backup, "_load_model", lambda: None)  # nothing to restore
+    backup.on_train_begin()
+    for epoch, seconds in enumerate([3, 3, 3, 3, 12, 1]):  # time spent in each epoch
+        clock[0] += seconds
+        backup.on_epoch_end(epoch)
+    # Epochs end at 3, 6, 9, 12, 24, 25 s: saved after the 4th (12 s) and 5th (24 s) only.
+    assert saved == [4, 5]

@@ -1,0 +1,860 @@
+"""Quality per compute: AdaNAS against its peers at an equal wall-clock budget, on the same data.
+
+The question (issue tracker): on the embedded digits data (held-out test split, 5 seeds), with
+every system given the same wall-clock budget on the same 2 cores, is AdaNAS's mean test error at
+most 0.8x the best peer's? Systems:
+
+  adanas     the default search (pipelines/configs/digits.yaml, seed set per run), in-process
+             through `adanas.search.run_search`. Its measured wall time for a seed is the budget
+             W that every other system gets for that seed.
+  single     AdaNAS's best single tower trained alone for the same time: the member of the final
+             ensemble with the lowest validation error (ties: lower validation loss; the choice a
+             user could make without touching test), retrained from scratch with
+             `adanas.train.train_candidate` (the same recipe: momentum, cosine decay over the
+             whole run, label smoothing, weight decay, augmentation) for as many epochs as fit in
+             0.95 W, planned from its per-epoch times in the search (sized in advance, so its
+             cosine schedule completes); a deadline callback stops it at W if this run is slower.
+  hyperband  KerasTuner Hyperband over a comparable CNN space: 1-4 conv-BN-ReLU blocks (a 2x2
+             max-pool after every second one, as AdaNAS's towers), 8-64 filters, global average
+             pooling, a dense head of 0/32/64/128 units, dropout 0-0.5, Adam learning rate
+             1e-4..1e-2 (log); validation loss is the objective (AdaNAS's too). max_epochs =
+             AdaNAS's epochs per candidate, factor 3, brackets repeated until the budget ends.
+             BatchNormalization momentum 0.9: with Keras' 0.99 the moving statistics still lag
+             the weights after a trial's few hundred steps (20% vs 4.5% validation error for the
+             same model here), an artifact the peer should not lose to.
+  bayesian   KerasTuner BayesianOptimization over the same space, each trial trained for AdaNAS's
+             epochs per candidate; 3 random initial points (the default, 3 per hyperparameter,
+             would spend the whole budget on random trials).
+  autokeras  AutoKeras ImageClassifier: its own search space and augmentation, max_trials 10,
+             AdaNAS's epochs per trial, its own EarlyStopping replaced by ours (patience 3) so it
+             does not retrain the best model after the search. AutoKeras 3.0.0 fails on Keras
+             3.15 as released (its head passes a NumPy integer as Dense `units`: "Received an
+             invalid value for `units`, expected a positive integer. Received: units=10"); a
+             small runtime patch casts the recorded shapes to int, and the table says "patched".
+             If it still fails, the row says "did not run: <reason>".
+  adanet     the original adanet 0.9.0 AutoEnsembleEstimator (pool: cnn(2@16), cnn(4@24),
+             dnn(2@128); validation-loss selection; AdaNAS's steps per candidate per iteration)
+             in its own venv (tensorflow-cpu 2.15.1), run by benchmarks/adanet_peer.py as a
+             subprocess. The venv is created under bench-out/adanet-venv on first use.
+
+Fairness:
+  - Data: one Dataset artifact written by `adanas.data.prepare` (the digits split with its fixed
+    split seed) feeds every system; AdaNAS's own artifact is checked to be byte-identical. Peers
+    select models on the validation split (as AdaNAS does); test is only ever used for the score.
+  - Augmentation: the KerasTuner models and the adanet candidates train on the same on-the-fly
+    augmentation policy AdaNAS records in the artifact (pad-and-crop, cutout), so the comparison
+    is between search methods, not input pipelines. AutoKeras uses its own (searched) augmentation.
+  - Budget: W = AdaNAS's wall time for run_search (data step, all training, selection, export
+    and test evaluation). Each peer's clock starts after its framework is imported (TensorFlow
+    is imported before AdaNAS's clock starts too) and includes its final test evaluation; peers
+    stop training a few seconds before W (EVAL_RESERVE) so that evaluation fits. Enforcement:
+    KerasTuner and AutoKeras through TrialDeadline (no trial is created after the deadline, a
+    trial that has finished an epoch stops at the first batch past it, one that has not is
+    abandoned at once by SIGALRM: it has no score to keep); adanet through a SessionRunHook that
+    also skips an iteration that could not finish in time. The wall each system really used is
+    reported next to its error, and the reading flags any system above 1.1 W.
+  - Same machine, same run: per seed AdaNAS runs first (it defines W), then the peers in an order
+    that rotates with the seed. Ratios are computed only from the systems of one invocation.
+
+    python benchmarks/quality.py [--seeds 0 1 2 3 4] [--quick] [--systems ...] [--write BENCHMARKS.md]
+
+--quick: 1 seed, a tiny search (1 iteration, 2 epochs), a budget of at least 15 s (so that every
+peer finishes one trial), the adanet peer only if its venv already exists; results go to
+bench-out/quality-quick.jsonl and nothing is written outside bench-out/. About 2 minutes.
+Raw per-system results are appended to bench-out/quality.jsonl (one JSON object per line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from environment import cpu_model  # noqa: E402
+from orchestration import write_section  # noqa: E402
+
+from adanas import data  # noqa: E402
+from adanas.config import Config, load_config  # noqa: E402
+
+MARK = "quality"
+TITLE = "Quality per compute: AdaNAS vs peers at equal budget"
+BENCH_OUT = ROOT / "bench-out"
+ADANET_VENV = BENCH_OUT / "adanet-venv"
+TARGET_RATIO = 0.8
+QUICK_OVERRIDES = ["search.boosting_iterations=1", "training.train_epochs=2"]
+# The quick search takes about 5 s, less than AutoKeras needs for its first epoch; the smoke run
+# gives every system at least this much so that each one's whole path runs.
+QUICK_MIN_BUDGET = 15.0
+SYSTEMS = ["adanas", "single", "hyperband", "bayesian", "autokeras", "adanet"]
+PEERS = ["hyperband", "bayesian", "autokeras", "adanet"]   # external systems: the target's "peers"
+LABELS = {
+    "adanas": "AdaNAS (digits.yaml search)",
+    "single": "AdaNAS best single tower, alone, same time",
+    "hyperband": "KerasTuner Hyperband",
+    "bayesian": "KerasTuner BayesianOptimization",
+    "autokeras": "AutoKeras ImageClassifier",
+    "adanet": "adanet 0.9.0 AutoEnsembleEstimator",
+}
+# Seconds each peer stops training before W, to leave room for its final evaluation on test
+# (measured here: loading the best KerasTuner/AutoKeras model and predicting 270 images takes
+# about a second; adanet's predict rebuilds its graph and restores a checkpoint, about 5 s).
+EVAL_RESERVE = {"hyperband": 1.0, "bayesian": 1.0, "autokeras": 2.0, "adanet": 5.0}
+# The adanet venv: the newest TensorFlow adanet 0.9.0 still runs on, and NumPy 1 for it.
+ADANET_VENV_PINS = ["tensorflow-cpu==2.15.1", "numpy==1.26.4"]
+ADANET_PIN = "adanet==0.9.0"
+AUTOKERAS_MAX_TRIALS = 10
+SINGLE_BUDGET_SHARE = 0.95   # of W that the single tower's epoch count is planned for
+
+
+def progress(msg: str) -> None:
+    print(f"[quality {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class DeadlineReached(RuntimeError):
+    """Raised inside a trial that had not finished one epoch when the deadline came."""
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Data:
+    dir: Path                      # the Dataset artifact every system reads
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    sha: str                       # of the three splits: the same data for every system
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["num_classes"])
+
+
+def _digest(dataset_dir: Path) -> str:
+    h = hashlib.sha256()
+    for split in data.SPLITS:
+        x, y = data.read_split(dataset_dir, split)
+        h.update(np.ascontiguousarray(x).tobytes())
+        h.update(np.ascontiguousarray(y).tobytes())
+    return h.hexdigest()[:16]
+
+
+def prepare_data(cfg: Config, out: Path) -> Data:
+    data.prepare(cfg.dataset, cfg.augmentation, out)
+    splits = {s: data.read_split(out, s) for s in data.SPLITS}
+    return Data(out, {s: v[0] for s, v in splits.items()}, {s: v[1] for s, v in splits.items()},
+                data.read_meta(out), _digest(out))
+
+
+def error_of(predicted: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.asarray(predicted).reshape(-1) != labels))
+
+
+# --- AdaNAS and its single tower -------------------------------------------------------------------
+
+class EpochTimes(logging.Handler):
+    """Collects the per-epoch progress records of `adanas.train` (candidate name, epoch, seconds
+    since fit() began), so the single tower's run can be sized from its real epoch time."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.seconds: dict[str, list[float]] = {}
+
+    def emit(self, record):
+        if isinstance(record.msg, str) and record.msg.startswith("[%s] epoch %d/%d") and record.args:
+            self.seconds.setdefault(record.args[0], []).append(float(record.args[-1]))
+
+
+def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
+    from adanas.search import run_search
+    train_log = logging.getLogger("adanas.train")
+    epochs = EpochTimes()
+    train_log.addHandler(epochs)
+    level = train_log.level
+    train_log.setLevel(logging.INFO)
+    try:
+        t0 = time.perf_counter()
+        report, _ = run_search(cfg, work)
+        wall = time.perf_counter() - t0
+    finally:
+        train_log.removeHandler(epochs)
+        train_log.setLevel(level)
+    if _digest(work / "dataset") != ds.sha:
+        raise RuntimeError("AdaNAS's dataset artifact differs from the shared one")
+    last = max(work.glob("iteration-*/ensemble"), key=lambda p: int(p.parent.name.split("-")[1]))
+    state = json.loads((last / "ensemble.json").read_text())
+    # The member a user would pick without looking at test: lowest validation error, then loss.
+    best = min(state["members"], key=lambda m: (m["metrics"]["validation_error"], m["metrics"]["validation_loss"]))
+    return {
+        "test_error": report["test_error"],
+        "validation_error": state["history"][-1]["ensemble"]["validation_error"],
+        "wall": wall,
+        "members": report["ensemble_size"],
+        "params": report["total_params"],
+        "architecture": [m["arch"] for m in report["members"]],
+        "best_member": {"spec": best["spec"], "metrics": best["metrics"],
+                        "epoch_seconds": epochs.seconds.get(best["spec"]["name"], [])},
+        "note": f"{report['ensemble_size']} members, {report['total_params']:,} params",
+    }
+
+
+def single_epochs(budget: float, member: dict[str, Any], steps_per_epoch: int, batch: int) -> tuple[int, float]:
+    """Epochs of the best member that fit in `budget` seconds, from how it trained in the search.
+
+    Its first epoch includes tracing the train step, so the steady epoch time comes from the
+    later epochs: T(E) = first + (E - 1) * epoch + fixed, where `fixed` is the task's time outside
+    fit() (building the model, predicting logits, saving). Without per-epoch records (one epoch
+    only) it falls back to the recorded images/second, which overstates the epoch time.
+    """
+    m, t = member["metrics"], member["epoch_seconds"]
+    fixed = max(0.0, m["task_seconds"] - m["train_seconds"])
+    # Aim a little under W: epoch times on this machine vary by about +-15% between runs
+    # (measured), and the tower cannot be stopped early without cutting its cosine schedule.
+    budget *= SINGLE_BUDGET_SHARE
+    if len(t) >= 2:
+        epoch = (t[-1] - t[0]) / (len(t) - 1)
+        epochs = max(1, 1 + math.floor((budget - fixed - t[0]) / epoch))
+        return epochs, fixed + t[0] + (epochs - 1) * epoch
+    epoch = steps_per_epoch * batch / m["images_per_second"]
+    epochs = max(1, math.floor((budget - fixed) / epoch))
+    return epochs, fixed + epochs * epoch
+
+
+@contextlib.contextmanager
+def fit_deadline(deadline: float):
+    """Adds a stop-at-deadline callback to `adanas.train`'s fit() while the block runs.
+
+    A safety net for the single tower, which is sized to finish before W: epoch times on this
+    machine drift (a long run was measured 30% slower per epoch than the search's short one), so
+    a slow run stops at the first batch past the deadline instead of overrunning. By then its
+    cosine schedule is near its end (the learning rate is a few % of its peak), so little is
+    lost. The library is wrapped for this process only, and restored afterwards.
+    """
+    import keras
+
+    from adanas import train
+
+    class Deadline(keras.callbacks.Callback):
+        stopped = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.monotonic() >= deadline:
+                Deadline.stopped = self.model.stop_training = True
+
+    original = train._callbacks
+
+    def with_deadline(*args, **kwargs):
+        return original(*args, **kwargs) + [Deadline()]
+
+    train._callbacks = with_deadline
+    try:
+        yield Deadline
+    finally:
+        train._callbacks = original
+
+
+def run_single(cfg: Config, work: Path, ds: Data, budget: float, best_member: dict[str, Any]) -> dict[str, Any]:
+    from adanas import train
+    spec = dict(best_member["spec"])
+    spec["name"] = "single"
+    batch = min(cfg.training.batch_size, len(ds.y["train"]))
+    epochs, planned = single_epochs(budget, best_member, max(1, len(ds.y["train"]) // batch), batch)
+    # The same recipe as in the search (the cosine schedule spans the longer run), more epochs.
+    tcfg = dataclasses.replace(cfg.training, train_epochs=epochs, max_iteration_steps=None)
+    m = best_member["metrics"]
+    t0 = time.perf_counter()
+    # fit() must end early enough for the task's work after it (logits, saving), as in the search.
+    with fit_deadline(time.monotonic() + budget - max(0.0, m["task_seconds"] - m["train_seconds"])) as guard:
+        metrics = train.train_candidate(spec, tcfg, ds.dir, work / "single")
+    wall = time.perf_counter() - t0
+    return {"test_error": metrics["test_error"], "validation_error": metrics["validation_error"],
+            "wall": wall, "epochs": epochs, "stopped_at_deadline": guard.stopped,
+            "planned_seconds": planned, "train_seconds": metrics["train_seconds"],
+            "task_seconds": metrics["task_seconds"], "search_epoch_seconds": best_member["epoch_seconds"],
+            "architecture": spec["arch_str"], "params": metrics["params"],
+            "note": f"{spec['arch_str']} ({best_member['spec']['name']}), {epochs} epochs planned"
+                    f"{', stopped at the deadline' if guard.stopped else ''}"}
+
+
+# --- KerasTuner and AutoKeras ----------------------------------------------------------------------
+
+class TrialDeadline:
+    """Enforces a wall-clock deadline on a KerasTuner search (AutoKeras runs on KerasTuner too).
+
+    - no trial is created after the deadline (the oracle answers STOPPED);
+    - a trial that has finished at least one epoch stops at the first batch past the deadline
+      and keeps its scored epochs (Keras still validates the cut epoch: well under a second for
+      these models);
+    - a trial that has not finished an epoch by then has no score to keep: it is abandoned at
+      once, by SIGALRM, wherever it is (building a model, tracing, a first batch), so a large
+      model that happened to start late (AutoKeras's ResNet50 at 224x224) cannot run on for a
+      minute. The tuner records it as a failed trial. The alarm repeats every half second past
+      the deadline and only acts while a trial runs.
+    """
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline        # time.monotonic()
+        self.in_trial = False
+        self.epochs_done = 0
+        self.abandoned = 0
+
+    def __deepcopy__(self, memo):
+        return self   # KerasTuner deep-copies callbacks per trial; the state must stay shared
+
+    def past(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def attach(self, tuner) -> None:
+        populate, run_trial = tuner.oracle.populate_space, tuner.run_trial
+
+        def populate_space(trial_id):
+            return {"status": "STOPPED", "values": None} if self.past() else populate(trial_id)
+
+        def tracked_run_trial(trial, *args, **kwargs):
+            self.in_trial, self.epochs_done = True, 0
+            try:
+                return run_trial(trial, *args, **kwargs)
+            except DeadlineReached:
+                self.abandoned += 1
+                raise
+            finally:
+                self.in_trial = False
+
+        tuner.oracle.populate_space = populate_space
+        tuner.run_trial = tracked_run_trial
+
+    def callback(self):
+        import keras
+        state = self
+
+        class Deadline(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                state.epochs_done += 1
+                if state.past():
+                    self.model.stop_training = True
+
+            def on_train_batch_end(self, batch, logs=None):
+                if state.past():
+                    if state.epochs_done == 0:
+                        state.abandon()
+                    self.model.stop_training = True
+
+        return Deadline()
+
+    def abandon(self):
+        raise DeadlineReached("budget used up before this trial finished an epoch")
+
+    def _alarm(self, signum, frame):
+        if self.in_trial and self.epochs_done == 0 and self.past():
+            self.abandon()
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGALRM, self._alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(self.deadline - time.monotonic(), 0.01), 0.5)
+        return self
+
+    def __exit__(self, *exc):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._previous)
+        return False
+
+
+def cnn_hypermodel(input_shape, num_classes: int):
+    """The KerasTuner space: AdaNAS's CNN tower family with its sizes and training searched."""
+    import keras
+
+    def build(hp):
+        layers = hp.Int("conv_layers", 1, 4)
+        filters = hp.Int("filters", 8, 64, step=8)
+        dense = hp.Choice("dense_units", [0, 32, 64, 128])
+        dropout = hp.Float("dropout", 0.0, 0.5, step=0.25)
+        lr = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+        inputs = keras.Input(shape=tuple(input_shape))
+        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)   # as AdaNAS's models
+        size = min(input_shape[:2])
+        for i in range(layers):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            # Momentum 0.9, not Keras' 0.99: a trial trains a few hundred steps, after which the
+            # 0.99 moving statistics still lag the weights (measured here on the same model:
+            # 20% vs 4.5% validation error). The peer should not lose to that artifact.
+            x = keras.layers.BatchNormalization(momentum=0.9)(x)
+            x = keras.layers.ReLU()(x)
+            if i % 2 == 1 and i < layers - 1 and size >= 4:
+                x = keras.layers.MaxPooling2D(2)(x)
+                size, filters = size // 2, filters * 2
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        if dense:
+            x = keras.layers.Dense(dense, activation="relu")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout)(x)
+        model = keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+        model.compile(optimizer=keras.optimizers.Adam(lr),
+                      loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        return model
+
+    return build
+
+
+def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float, seed: int) -> dict[str, Any]:
+    import keras
+    import keras_tuner as kt
+    from keras_tuner.src.tuners.bayesian import BayesianOptimizationOracle
+    from keras_tuner.src.tuners.hyperband import HyperbandOracle
+
+    from adanas import augment
+
+    keras.utils.set_random_seed(seed)
+    t0 = time.monotonic()
+    deadline = t0 + budget - EVAL_RESERVE[kind]
+    epochs = cfg.training.train_epochs or 1
+    objective = kt.Objective("val_loss", "min")   # AdaNAS selects by validation loss too
+    common = {"hypermodel": cnn_hypermodel(ds.meta["image_shape"], ds.num_classes),
+              "directory": str(work), "project_name": kind, "overwrite": True}
+    if kind == "hyperband":
+        oracle = HyperbandOracle(objective, max_epochs=epochs, factor=3, hyperband_iterations=1000, seed=seed)
+
+        class DeadlineHyperband(kt.Hyperband):
+            # kt.Hyperband builds its own oracle; keep its trial logic, pass ours.
+            def __init__(self, oracle, **kwargs):
+                kt.Tuner.__init__(self, oracle=oracle, **kwargs)
+
+        tuner = DeadlineHyperband(oracle, **common)
+    else:
+        oracle = BayesianOptimizationOracle(objective, max_trials=100_000, num_initial_points=3, seed=seed)
+        tuner = kt.Tuner(oracle=oracle, **common)
+    guard = TrialDeadline(deadline)
+    guard.attach(tuner)
+
+    batch = min(cfg.training.batch_size, len(ds.y["train"]))
+    train_ds = augment.training_dataset(ds.x["train"], ds.y["train"], ds.num_classes, batch,
+                                        ds.meta["augmentation"], seed=seed)
+    val = (ds.x["validation"], keras.utils.to_categorical(ds.y["validation"], ds.num_classes))
+    with guard:
+        tuner.search(train_ds, epochs=epochs, steps_per_epoch=len(ds.y["train"]) // batch,
+                     validation_data=val, callbacks=[guard.callback()], verbose=0)
+    search_seconds = time.monotonic() - t0
+    trials = list(tuner.oracle.trials.values())
+    scored = [t for t in trials if t.score is not None]
+    if not scored:
+        raise RuntimeError(f"no trial finished an epoch within the budget ({len(trials)} started)")
+    model = tuner.get_best_models(1)[0]
+
+    def predict(split):
+        return np.argmax(model.predict(ds.x[split], batch_size=512, verbose=0), axis=1)
+
+    test_error, val_error = error_of(predict("test"), ds.y["test"]), error_of(predict("validation"), ds.y["validation"])
+    wall = time.monotonic() - t0
+    best = tuner.oracle.get_best_trials(1)[0].hyperparameters.values
+    return {"test_error": test_error, "validation_error": val_error, "wall": wall,
+            "search_seconds": search_seconds, "trials": len(trials), "trials_scored": len(scored),
+            "trials_abandoned": guard.abandoned, "best_hyperparameters": {k: v for k, v in best.items() if not k.startswith("tuner/")},
+            "note": f"{len(scored)} trials scored; best {best['conv_layers']} conv x {best['filters']}"}
+
+
+def _patch_autokeras() -> str:
+    """AutoKeras 3.0.0 on Keras 3.15: shapes recorded from the data hold NumPy ints, and
+    keras.layers.Dense rejects a NumPy `units` ("expected a positive integer. Received:
+    units=10"). Cast them to Python ints after AutoKeras records them."""
+    from autokeras import graph
+
+    if getattr(graph.Graph.set_io_shapes, "_bench_patched", False):
+        return "patched"
+    original = graph.Graph.set_io_shapes
+
+    def ints(shape):
+        return tuple(None if d is None else int(d) for d in shape)
+
+    def set_io_shapes(self, shapes):
+        original(self, shapes)
+        for node in self.inputs:
+            node.shape = ints(node.shape)
+        for node in self.outputs:
+            node.in_blocks[0].shape = ints(node.in_blocks[0].shape)
+
+    set_io_shapes._bench_patched = True
+    graph.Graph.set_io_shapes = set_io_shapes
+    return "patched"
+
+
+def run_autokeras(cfg: Config, work: Path, ds: Data, budget: float, seed: int) -> dict[str, Any]:
+    import autokeras as ak
+    import keras
+
+    patch = _patch_autokeras()
+    keras.utils.set_random_seed(seed)
+    t0 = time.monotonic()
+    deadline = t0 + budget - EVAL_RESERVE["autokeras"]
+    clf = ak.ImageClassifier(max_trials=AUTOKERAS_MAX_TRIALS, directory=str(work), project_name="autokeras",
+                             overwrite=True, seed=seed)
+    guard = TrialDeadline(deadline)
+    guard.attach(clf.tuner)
+    # Passing our own EarlyStopping keeps AutoKeras from inserting one and then retraining the
+    # best model from scratch after the search (which the deadline would cut short).
+    stop_early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, min_delta=1e-4)
+    try:
+        with guard:
+            clf.fit(ds.x["train"], ds.y["train"], validation_data=(ds.x["validation"], ds.y["validation"]),
+                    epochs=cfg.training.train_epochs or 1, callbacks=[stop_early, guard.callback()],
+                    verbose=0)
+    finally:
+        search_seconds = time.monotonic() - t0
+        trials = list(clf.tuner.oracle.trials.values())
+        scored = [t for t in trials if t.score is not None]
+        if not scored:   # AutoKeras then fails loading a best model that does not exist
+            raise RuntimeError(f"no trial finished an epoch within the budget ({len(trials)} started, "
+                               f"{search_seconds:.1f}s)")
+
+    def predict(split):   # AutoKeras decodes to the original labels (possibly as strings)
+        raw = np.asarray(clf.predict(ds.x[split], verbose=0)).reshape(-1)
+        return np.array([int(float(v)) for v in raw])
+
+    test_error, val_error = error_of(predict("test"), ds.y["test"]), error_of(predict("validation"), ds.y["validation"])
+    wall = time.monotonic() - t0
+    best = clf.tuner.oracle.get_best_trials(1)[0].hyperparameters.values
+    return {"test_error": test_error, "validation_error": val_error, "wall": wall,
+            "search_seconds": search_seconds, "trials": len(trials), "trials_scored": len(scored),
+            "trials_abandoned": guard.abandoned, "patch": patch,
+            "best_block": best.get("image_block_1/block_type"),
+            "note": f"{patch}; {len(scored)} trials scored; best {best.get('image_block_1/block_type')}"}
+
+
+# --- adanet 0.9.0 in its own venv -----------------------------------------------------------------
+
+def _base_python() -> str:
+    """A Python 3.11 interpreter to create the adanet venv from (the project's venv's base)."""
+    base = getattr(sys, "_base_executable", None)
+    if base and Path(base).exists():
+        return base
+    return shutil.which("python3.11") or sys.executable
+
+
+def _venv_ready(python: Path) -> bool:
+    """Whether the venv has adanet and TensorFlow 2.15 installed (read from package metadata)."""
+    if not python.exists():
+        return False
+    check = ("import importlib.metadata as m, sys; "
+             "sys.exit(0 if m.version('tensorflow-cpu').startswith('2.15.') and m.version('adanet') else 1)")
+    return subprocess.run([str(python), "-c", check], check=False, capture_output=True).returncode == 0
+
+
+def ensure_adanet_venv(venv: Path, create: bool) -> Path | None:
+    """The venv's python, creating the venv when allowed; None when absent and not allowed."""
+    python = venv / "bin" / "python"
+    if _venv_ready(python):
+        return python
+    if not create:
+        return None
+    progress(f"creating the adanet venv in {venv} (tensorflow-cpu 2.15.1 + adanet 0.9.0, a few minutes)")
+    if venv.exists():
+        shutil.rmtree(venv)
+    subprocess.run([_base_python(), "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    subprocess.run(pip + ADANET_VENV_PINS, check=True)
+    # adanet 0.9.0's declared requirements would pull TF 1-era packages; TF 2.15 brings what it uses.
+    subprocess.run(pip + ["--no-deps", ADANET_PIN], check=True)
+    if not _venv_ready(python):
+        raise RuntimeError(f"{venv}: the install finished but adanet / tensorflow-cpu 2.15 are not there")
+    return python
+
+
+def run_adanet(cfg: Config, work: Path, ds: Data, budget: float, seed: int, python: Path) -> dict[str, Any]:
+    job = work / "adanet-job"
+    job.mkdir(parents=True)
+    for split in data.SPLITS:   # plain arrays: the worker must not need the adanas library
+        np.save(job / f"{split}_x.npy", ds.x[split])
+        np.save(job / f"{split}_y.npy", ds.y[split])
+    batch = min(cfg.training.batch_size, len(ds.y["train"]))
+    steps = cfg.training.max_iteration_steps or (len(ds.y["train"]) // batch) * cfg.training.train_epochs
+    (job / "job.json").write_text(json.dumps({
+        "seed": seed, "budget_seconds": budget, "eval_reserve_seconds": EVAL_RESERVE["adanet"],
+        "max_iteration_steps": steps, "batch_size": batch, "num_classes": ds.num_classes,
+        "augmentation": ds.meta["augmentation"]}))
+    log_file = work / "adanet.log"
+    t0 = time.monotonic()
+    with open(log_file, "w") as log:
+        proc = subprocess.run([str(python), str(ROOT / "benchmarks" / "adanet_peer.py"), "--job", str(job)],
+                              check=False, stdout=subprocess.PIPE, stderr=log, text=True,
+                              timeout=3 * budget + 300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    process_wall = time.monotonic() - t0
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("ADANET_RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = log_file.read_text().strip().splitlines()[-3:]
+        raise RuntimeError(f"adanet worker exited {proc.returncode}: {' | '.join(tail)[-400:]}")
+    result = json.loads(lines[-1].removeprefix("ADANET_RESULT "))
+    result["process_wall"] = process_wall   # including interpreter start and TF 2.15 import
+    cut = {"deadline": " + 1 cut at the deadline", "next iteration would not fit": " + 1 not bookkept"}
+    result["note"] = (f"{result['iterations_completed']} iterations{cut.get(result['stopped'], '')}; "
+                      f"bookkept members {', '.join(result['architecture']) or '-'}")
+    return result
+
+
+def adanet_version(python: Path | None) -> str:
+    if python is None:
+        return "not installed"
+    proc = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('adanet'))"],
+                          check=False, capture_output=True, text=True)
+    return proc.stdout.strip() or "not installed"
+
+
+# --- one seed --------------------------------------------------------------------------------------
+
+def run_seed(args, seed: int, index: int, systems: list[str], adanet_python: Path | None,
+             record: Callable[[dict[str, Any]], None]) -> None:
+    import keras
+    cfg = load_config(args.config, args.overrides + [f"seed={seed}"])
+    BENCH_OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="quality-", dir=BENCH_OUT) as tmp:
+        work = Path(tmp)
+        ds = prepare_data(cfg, work / "data")
+        base = {"seed": seed, "data_sha": ds.sha, "test_examples": len(ds.y["test"])}
+
+        progress(f"seed {seed}: adanas (its wall time is the budget of every other system)")
+        keras.backend.clear_session()
+        result = run_adanas(cfg, work / "adanas", ds)
+        # --min-budget (quick runs): a floor, so that every peer can finish at least one trial.
+        budget = max(result["wall"], args.min_budget)
+        best_member = result.pop("best_member")
+        record({**base, "system": "adanas", "status": "ok", "budget": budget, **result})
+        progress(f"seed {seed}: adanas test error {100 * result['test_error']:.2f}%, W = {budget:.1f}s")
+
+        peers = [s for s in systems if s != "adanas"]
+        k = index % len(peers) if peers else 0
+        for system in peers[k:] + peers[:k]:   # alternate the order across seeds
+            progress(f"seed {seed}: {system} (budget {budget:.1f}s)")
+            keras.backend.clear_session()
+            row = {**base, "system": system, "budget": budget}
+            try:
+                with contextlib.redirect_stdout(sys.stderr):   # tuners print; stdout is the table's
+                    if system == "single":
+                        out = run_single(cfg, work / system, ds, budget, best_member)
+                    elif system in ("hyperband", "bayesian"):
+                        out = run_keras_tuner(system, cfg, work / system, ds, budget, seed)
+                    elif system == "autokeras":
+                        out = run_autokeras(cfg, work / system, ds, budget, seed)
+                    elif system == "adanet":
+                        if adanet_python is None:
+                            record({**row, "status": "skipped",
+                                    "reason": "adanet venv not present (--quick does not create it)"})
+                            progress(f"seed {seed}: adanet skipped (no venv)")
+                            continue
+                        out = run_adanet(cfg, work / system, ds, budget, seed, adanet_python)
+                    else:
+                        raise ValueError(system)
+            except Exception as e:  # noqa: BLE001 - a peer that cannot run is a result, reported
+                reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
+                record({**row, "status": "failed", "reason": reason})
+                progress(f"seed {seed}: {system} did not run: {reason}")
+                continue
+            record({**row, "status": "ok", **out})
+            progress(f"seed {seed}: {system} test error {100 * out['test_error']:.2f}%, "
+                     f"wall {out['wall']:.1f}s ({out['wall'] / budget:.2f} W)")
+
+
+# --- the table -------------------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for system in SYSTEMS:
+        mine = [r for r in rows if r["system"] == system]
+        if not mine:
+            continue
+        ok = [r for r in mine if r["status"] == "ok"]
+        errors = [r["test_error"] for r in ok]
+        out[system] = {
+            "runs": len(mine), "ok": len(ok), "errors": errors,
+            "mean": statistics.mean(errors) if errors else None,
+            "median": statistics.median(errors) if errors else None,
+            "walls": [r["wall"] for r in ok],
+            "over_budget": [r["wall"] / r["budget"] for r in ok],
+            "reasons": sorted({r.get("reason", "") for r in mine if r["status"] != "ok"}),
+            "notes": [r.get("note", "") for r in ok],
+        }
+    return out
+
+
+def reading(summary: dict[str, dict[str, Any]], n_test: int) -> str:
+    """One line computed from the numbers: target met or not, why, and what would close it."""
+    ada = summary.get("adanas")
+    if not ada or ada["mean"] is None:
+        return "Reading: AdaNAS did not run; nothing to compare."
+    peers = {s: v for s, v in summary.items() if s in PEERS and v["mean"] is not None}
+    if not peers:
+        return "Reading: no peer ran, so the target cannot be judged."
+    best = min(peers, key=lambda s: peers[s]["mean"])
+    pm, am = peers[best]["mean"], ada["mean"]
+    ratio = am / pm if pm > 0 else math.inf
+    parts = []
+    if ratio <= TARGET_RATIO:
+        parts.append(f"target met: AdaNAS's mean test error {_pct(am)}% is {ratio:.2f}x the best peer's "
+                     f"({LABELS[best]}, {_pct(pm)}%; at most {TARGET_RATIO}x needed)")
+    else:
+        need = TARGET_RATIO * pm
+        fewer = (am - need) * n_test
+        parts.append(f"target not met: AdaNAS's mean test error {_pct(am)}% is {ratio:.2f}x the best peer's "
+                     f"({LABELS[best]}, {_pct(pm)}%); at most {_pct(need)}% needed, about {fewer:.1f} fewer "
+                     f"misclassified test images per seed (of {n_test})")
+        # Why, and what would close it, from what else was measured.
+        single = summary.get("single")
+        if single and single["mean"] is not None and single["mean"] < am:
+            parts.append(f"its best tower trained alone for the same time does better ({_pct(single['mean'])}%), "
+                         f"so at this budget longer training beats more members: fewer iterations with more "
+                         f"epochs per candidate (or a budget-aware schedule) would close the gap")
+        elif best in ("hyperband", "bayesian", "autokeras"):
+            parts.append("the peer's gain comes from tuning training hyperparameters (learning rate, width, "
+                         "head) that AdaNAS keeps fixed: searching the learning rate and width of each "
+                         "candidate, or seeding G_D from the tuned tower, would close the gap")
+        else:
+            parts.append("adanet's fixed pool trained with Adam gets more out of each second while AdaNAS's "
+                         "ensemble already beats its own single tower, so the gap is in the towers' training "
+                         "recipe: tuning AdaNAS's optimizer and learning rate per candidate would close it")
+    if max(ada["errors"]) >= min(peers[best]["errors"]) and min(ada["errors"]) <= max(peers[best]["errors"]):
+        parts.append(f"the per-seed ranges overlap (AdaNAS {_pct(min(ada['errors']))}-{_pct(max(ada['errors']))}%, "
+                     f"peer {_pct(min(peers[best]['errors']))}-{_pct(max(peers[best]['errors']))}%; one test image "
+                     f"is {100 / n_test:.2f} points)")
+    over = [f"{s} {max(v['over_budget']):.2f}x" for s, v in summary.items()
+            if s != "adanas" and v["over_budget"] and max(v["over_budget"]) > 1.1]
+    parts.append("budget kept by every system (wall <= 1.1 W)" if not over
+                 else f"over budget (max wall / W): {', '.join(over)}")
+    not_run = [f"{s} ({'; '.join(v['reasons'])})" for s, v in summary.items() if v["ok"] < v["runs"]]
+    if not_run:
+        parts.append(f"not run in some seeds: {', '.join(not_run)}")
+    return "Reading: " + "; ".join(parts) + "."
+
+
+def render(rows: list[dict[str, Any]], args, versions: dict[str, str]) -> str:
+    summary = summarize(rows)
+    budgets = [r["budget"] for r in rows if r["system"] == "adanas" and r["status"] == "ok"]
+    seeds = sorted({r["seed"] for r in rows})
+    n_test = rows[0]["test_examples"]
+    overrides = "".join(f" --set {o}" for o in args.overrides)
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_model()}), no GPU; "
+        f"tensorflow {versions['tensorflow']}, keras {versions['keras']}, keras-tuner {versions['keras-tuner']}, "
+        f"autokeras {versions['autokeras']}, adanet {versions['adanet']} (own venv, tensorflow-cpu 2.15.1); "
+        f"`{args.config}{overrides}`, seeds {' '.join(map(str, seeds))}; budget per seed = AdaNAS's own wall time"
+        f"{f' (at least {args.min_budget:g} s)' if args.min_budget else ''}, "
+        f"W = {statistics.median(budgets):.1f} s ({min(budgets):.1f}-{max(budgets):.1f}) median (min-max); "
+        f"test error in % on the {n_test}-image held-out test split.")
+    lines = [header, "",
+             ("| system | median test error % (min-max) | mean test error % | AdaNAS mean / system mean | "
+              "wall s, median (min-max) | notes |"),
+             "|---|---|---|---|---|---|"]
+    ada_mean = summary.get("adanas", {}).get("mean")
+    for system, s in summary.items():
+        if s["mean"] is None:
+            reason = "; ".join(s["reasons"]) or "no result"
+            lines.append(f"| {LABELS[system]} | did not run: {reason} | - | - | - | |")
+            continue
+        e = s["errors"]
+        ratio = "-" if ada_mean is None else ("inf" if s["mean"] == 0 else f"{ada_mean / s['mean']:.2f}")
+        walls = s["walls"]
+        note = s["notes"][-1] if s["notes"] else ""
+        if s["ok"] < s["runs"]:
+            note = f"{s['ok']}/{s['runs']} seeds ran; " + note
+        lines.append(f"| {LABELS[system]} | {_pct(statistics.median(e))} ({_pct(min(e))}-{_pct(max(e))}) | "
+                     f"{_pct(s['mean'])} | {ratio} | {statistics.median(walls):.1f} ({min(walls):.1f}-{max(walls):.1f}) "
+                     f"| {note} |")
+    lines += ["", ("(--quick smoke run: a 1-iteration, 2-epoch search and a budget of about 15 s; these numbers "
+                   "only show that every system runs, not how they compare.) " if args.quick else "")
+              + reading(summary, n_test)]
+    return "\n".join(lines)
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--systems", nargs="+", choices=SYSTEMS, default=SYSTEMS,
+                   help="systems to run; adanas always runs (it sets the budget)")
+    p.add_argument("--config", default="pipelines/configs/digits.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for AdaNAS (also sets the peers' epochs per trial)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 1 seed, 1 iteration of 2 epochs, no venv creation, writes only bench-out/")
+    p.add_argument("--min-budget", type=float, default=0.0,
+                   help=f"a floor on the budget in seconds (default 0; --quick: {QUICK_MIN_BUDGET:g})")
+    p.add_argument("--adanet-venv", type=Path, default=ADANET_VENV)
+    p.add_argument("--results", type=Path, default=BENCH_OUT / "quality.jsonl",
+                   help="raw per-system results, appended")
+    p.add_argument("--write", type=Path, help="replace this benchmark's section in a Markdown file")
+    args = p.parse_args()
+    if args.quick:
+        if args.write:
+            p.error("--quick writes nothing outside bench-out/: drop --write")
+        args.seeds = args.seeds[:1]
+        args.overrides = QUICK_OVERRIDES + args.overrides
+        args.results = BENCH_OUT / "quality-quick.jsonl"
+        args.min_budget = args.min_budget or QUICK_MIN_BUDGET
+    systems = ["adanas"] + [s for s in SYSTEMS[1:] if s in args.systems]
+    os.chdir(ROOT)   # config paths and bench-out/ are relative to the repository
+
+    # Import TensorFlow and Keras before any clock starts: no system pays for it in its budget.
+    import keras
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
+
+    adanet_python = None
+    if "adanet" in systems:
+        adanet_python = ensure_adanet_venv(args.adanet_venv.resolve(), create=not args.quick)
+    versions = {"tensorflow": tf.__version__, "keras": keras.__version__,
+                "keras-tuner": _version("keras-tuner"), "autokeras": _version("autokeras"),
+                "adanet": adanet_version(adanet_python) if "adanet" in systems else "not run"}
+
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    rows: list[dict[str, Any]] = []
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(row: dict[str, Any]) -> None:
+        row = {"run_id": run_id, "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "config": args.config,
+               "overrides": args.overrides, "versions": versions, **row}
+        rows.append(row)
+        with open(args.results, "a") as f:
+            f.write(json.dumps(row, default=str) + "\n")
+
+    t0 = time.perf_counter()
+    for i, seed in enumerate(args.seeds):
+        run_seed(args, seed, i, systems, adanet_python, record)
+    progress(f"done in {time.perf_counter() - t0:.0f}s; raw results in {args.results} (run {run_id})")
+    table = render(rows, args, versions)
+    print(table)
+    if args.write:
+        write_section(args.write, table, MARK, TITLE)
+
+
+if __name__ == "__main__":
+    main()
