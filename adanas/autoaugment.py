@@ -180,10 +180,10 @@ def randaugment(image, seed, num_ops: int, magnitude: float):
     side = int(image.shape[0])
     m = magnitude * 9.0  # apply_op's 0..9 scale
     seeds = tf.random.experimental.stateless_split(seed, 2 * num_ops)
-    branches = [lambda o, s, n=name: o if n == "Identity" else apply_op(o, n, m, s, side)
-                for name in RANDAUGMENT_OPS]
     for k in range(num_ops):
         which = tf.random.stateless_uniform([], seeds[2 * k], 0, len(RANDAUGMENT_OPS), dtype=tf.int32)
         sign = tf.where(tf.random.stateless_uniform([], seeds[2 * k + 1]) < 0.5, -1.0, 1.0)
-        image = tf.switch_case(which, [lambda b=b, o=image, s=sign: b(o, s) for b in branches])
+        image = tf.switch_case(which, [
+            lambda n=name, o=image, s=sign: o if n == "Identity" else apply_op(o, n, m, s, side)
+            for name in RANDAUGMENT_OPS])
     return image

@@ -31,6 +31,8 @@ import sys
 import time
 from typing import Any
 
+from adanas.vertex_client import init_aiplatform
+
 log = logging.getLogger(__name__)
 
 WORKER_SCRATCH = "/tmp/adanas-worker-outputs"
@@ -124,14 +126,7 @@ def run(pools: list[dict[str, Any]], *, project: str, location: str, display_nam
     from google.cloud import aiplatform
     from google.cloud.aiplatform_v1.types import custom_job as gca_custom_job
 
-    init: dict[str, Any] = {"project": project, "location": location}
-    if credentials is not None:
-        init["credentials"] = credentials
-    if api_endpoint is not None:
-        init["api_endpoint"] = api_endpoint
-        if api_endpoint.startswith("http://"):
-            init["api_transport"] = "rest"
-    aiplatform.init(**init)
+    init_aiplatform(project, location, credentials, api_endpoint)
     job = aiplatform.CustomJob(
         display_name=display_name, worker_pool_specs=pools, base_output_dir=base_output_dir,
         staging_bucket=base_output_dir, labels=labels or None)
@@ -149,7 +144,7 @@ def run(pools: list[dict[str, Any]], *, project: str, location: str, display_nam
 
     previous = signal.signal(signal.SIGTERM, cancel)
     try:
-        state, started = None, time.monotonic()
+        started = time.monotonic()
         while True:
             state = job.state.name
             if state in _DONE:

@@ -105,6 +105,21 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
     test_error = ensemble.error_rate(logits, y_test)
     best_single = min((h["best_single"] for h in history),
                       key=lambda b: _validation_loss(history, b["name"]))
+    iterations = [{
+        "iteration": h["iteration"],
+        "chosen": h["chosen"],
+        "chosen_arch": h["chosen_arch"],
+        "ensemble_size": h["ensemble"]["size"],
+        "ensemble_params": h["ensemble"]["params"],
+        "validation_error": h["ensemble"]["validation_error"],
+        "validation_loss": h["ensemble"]["validation_loss"],
+        "test_error": h["ensemble"]["test_error"],
+        "best_single_test_error": h["best_single"]["test_error"],
+        "candidates": len(h["candidates"]),
+        "failed": [f["name"] for f in h.get("failed", [])],
+        "task_hours": sum(c.get("task_seconds", 0.0) for c in h["candidates"]) / 3600,
+        "accelerator_hours": sum(c.get("accelerator_seconds", 0.0) for c in h["candidates"]) / 3600,
+    } for h in history]
     report = {
         "dataset": meta["dataset"],
         "num_classes": meta["num_classes"],
@@ -117,28 +132,14 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
         "best_single_candidate": best_single,
         "train_seconds": sum(c["train_seconds"] for h in history for c in h["candidates"]),
         # The slides' "let's talk compute": training task time, and accelerator-hours on GPU/TPU.
-        "task_hours": sum(c.get("task_seconds", 0.0) for h in history for c in h["candidates"]) / 3600,
-        "accelerator_hours": sum(c.get("accelerator_seconds", 0.0) for h in history for c in h["candidates"]) / 3600,
+        "task_hours": sum(it["task_hours"] for it in iterations),
+        "accelerator_hours": sum(it["accelerator_hours"] for it in iterations),
         "accelerator": next((c["accelerator"] for h in history for c in h["candidates"] if "accelerator" in c), "CPU"),
         "members": [{"name": m["spec"]["name"], "arch": m["spec"]["arch_str"],
                      "params": m["metrics"]["params"],
                      "weight": 1.0 / len(state["members"]) if weights is None else _summary(weights[j])}
                     for j, m in enumerate(state["members"])],
-        "iterations": [{
-            "iteration": h["iteration"],
-            "chosen": h["chosen"],
-            "chosen_arch": h["chosen_arch"],
-            "ensemble_size": h["ensemble"]["size"],
-            "ensemble_params": h["ensemble"]["params"],
-            "validation_error": h["ensemble"]["validation_error"],
-            "validation_loss": h["ensemble"]["validation_loss"],
-            "test_error": h["ensemble"]["test_error"],
-            "best_single_test_error": h["best_single"]["test_error"],
-            "candidates": len(h["candidates"]),
-            "failed": [f["name"] for f in h.get("failed", [])],
-            "task_hours": sum(c.get("task_seconds", 0.0) for c in h["candidates"]) / 3600,
-            "accelerator_hours": sum(c.get("accelerator_seconds", 0.0) for c in h["candidates"]) / 3600,
-        } for h in history],
+        "iterations": iterations,
         "stopped": state.get("stopped", ""),
         "model": str(model_file),
         "logit_drift": drift,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -67,7 +68,6 @@ def _spec(family, arch):
 
 def adanas_ips(spec, cfg: TrainingConfig, dataset_dir: Path, work: Path) -> float:
     from adanas import train
-    import shutil
     out = work / "adanas-out"
     shutil.rmtree(out, ignore_errors=True)
     return train.train_candidate(spec, cfg, dataset_dir, out)["images_per_second"]

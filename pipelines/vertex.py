@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from adanas.vertex_client import init_aiplatform
+
 _LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _JOB_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -44,14 +46,7 @@ def submit(template_path: str | Path, *, project: str, region: str, pipeline_roo
         raise ValueError(f"job_id {job_id!r}: use lowercase letters, digits and '-', up to 128")
     if experiment is not None and not _JOB_ID_RE.match(experiment):
         raise ValueError(f"experiment {experiment!r}: use lowercase letters, digits and '-', up to 128")
-    init: dict[str, Any] = {"project": project, "location": region}
-    if credentials is not None:
-        init["credentials"] = credentials
-    if api_endpoint is not None:
-        init["api_endpoint"] = api_endpoint
-        if api_endpoint.startswith("http://"):
-            init["api_transport"] = "rest"
-    aiplatform.init(**init)
+    init_aiplatform(project, region, credentials, api_endpoint)
     job = aiplatform.PipelineJob(
         display_name=display_name or Path(template_path).stem,
         template_path=str(template_path),
