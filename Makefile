@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 CONFIG ?= pipelines/configs/digits.yaml
 ARGS ?=
 # Images: IMAGE is the repository the config's `image:` names (e.g.
-# us-docker.pkg.dev/PROJECT/REPO/adanas); tags are always the package version.
+# us-docker.pkg.dev/PROJECT/REPO/adanas). TAG is <package version>-<content hash> of the files
+# that go into the images, computed by adanas/images.py (stdlib only: any python3 runs it) just
+# as the compiled pipeline computes it, so the images built are the ones the pipeline runs.
 IMAGE ?= adanas
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+TAG = $(eval TAG := $$(shell python3 -m adanas.images tag))$(if $(TAG),$(TAG),$(error could not compute the image tag: python3 -m adanas.images tag))
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-fast compile components validate submit images push cloudbuild kind-up kind-run kind-down bench bench-quick clean
@@ -47,20 +49,20 @@ submit: $(STAMP)  ## submit to Vertex AI: PROJECT=... REGION=... PIPELINE_ROOT=g
 	@test -n "$(PROJECT)" -a -n "$(REGION)" -a -n "$(PIPELINE_ROOT)" || { echo "set PROJECT, REGION and PIPELINE_ROOT"; exit 2; }
 	$(VENV)/bin/adanas submit --config $(CONFIG) --project $(PROJECT) --region $(REGION) --pipeline-root $(PIPELINE_ROOT) $(ARGS)
 
-images:  ## build the step images IMAGE:VERSION (CPU), IMAGE-gpu:VERSION and IMAGE-tpu:VERSION (needs Docker)
+images:  ## build the step images IMAGE:TAG (CPU), IMAGE-gpu:TAG and IMAGE-tpu:TAG (needs Docker)
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine"; exit 2; }
-	docker build -f containers/Dockerfile -t $(IMAGE):$(VERSION) .
-	docker build -f containers/Dockerfile.gpu -t $(IMAGE)-gpu:$(VERSION) .
-	docker build -f containers/Dockerfile.tpu -t $(IMAGE)-tpu:$(VERSION) .
+	docker build -f containers/Dockerfile --build-arg ADANAS_TAG=$(TAG) -t $(IMAGE):$(TAG) .
+	docker build -f containers/Dockerfile.gpu --build-arg ADANAS_TAG=$(TAG) -t $(IMAGE)-gpu:$(TAG) .
+	docker build -f containers/Dockerfile.tpu --build-arg ADANAS_TAG=$(TAG) -t $(IMAGE)-tpu:$(TAG) .
 
 push: images  ## push the images to IMAGE's registry (IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/adanas)
-	docker push $(IMAGE):$(VERSION)
-	docker push $(IMAGE)-gpu:$(VERSION)
-	docker push $(IMAGE)-tpu:$(VERSION)
+	docker push $(IMAGE):$(TAG)
+	docker push $(IMAGE)-gpu:$(TAG)
+	docker push $(IMAGE)-tpu:$(TAG)
 
 cloudbuild:  ## build and push the images on Cloud Build instead (IMAGE=...; needs gcloud)
 	@command -v gcloud >/dev/null || { echo "make cloudbuild needs the gcloud CLI"; exit 2; }
-	gcloud builds submit --config containers/cloudbuild.yaml --substitutions=_IMAGE=$(IMAGE),_VERSION=$(VERSION) .
+	gcloud builds submit --config containers/cloudbuild.yaml --substitutions=_IMAGE=$(IMAGE),_TAG=$(TAG) .
 
 KFP_VERSION ?= 2.17.0
 KFP_MANIFESTS := github.com/kubeflow/pipelines/manifests/kustomize

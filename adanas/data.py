@@ -1,10 +1,6 @@
-"""Datasets: loading (embedded digits, tfds by name, an image folder), checks, and the on-disk
-Dataset artifact that every candidate reads.
+"""Datasets: loading (embedded digits, tfds by name, an image folder) and checks; the prepare
+step writes them as the Dataset artifact (format: adanas.artifacts) that every candidate reads.
 
-The artifact is a folder:
-    train.npz, validation.npz, test.npz   x: uint8 [N, H, W, C] raw pixels, y: int64 [N]
-    meta.json                             num_classes, class_names, image_shape, split sizes,
-                                          the augmentation policy, where the data came from
 Images stay raw (0..255); every model scales them itself (see `adanas.models`), so train, eval
 and the exported ensemble cannot disagree on scaling. Augmentation runs on the fly in each
 candidate's input pipeline (fresh randomness every epoch) with the policy recorded here.
@@ -13,7 +9,6 @@ candidate's input pipeline (fresh randomness every epoch) with the policy record
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -22,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from adanas import artifacts
+from adanas.artifacts import SPLITS
 from adanas.config import AugmentationConfig, DatasetConfig
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 # Train/validation/test carving uses its own fixed seed: the held-out data must not change when
 # the search seed does, or runs with different seeds would be scored on different test sets.
 SPLIT_SEED = 20190314
@@ -221,14 +217,9 @@ def check_augmentation(aug: AugmentationConfig, image_shape: tuple[int, ...]) ->
                         f"side {side}")
 
 
-# --- the artifact ------------------------------------------------------------------------------
-
-def save(splits: Splits, aug: AugmentationConfig, out_dir: str | os.PathLike,
-         dataset_name: str) -> dict[str, Any]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        np.savez(out / f"{split}.npz", x=splits.x[split], y=splits.y[split])
+def write_splits(splits: Splits, augmentation: AugmentationConfig, out_dir: str | os.PathLike,
+                 dataset_name: str) -> dict[str, Any]:
+    """Writes checked splits and the policy as a Dataset artifact; returns its meta record."""
     meta = {
         "dataset": dataset_name,
         "source": splits.source,
@@ -236,27 +227,21 @@ def save(splits: Splits, aug: AugmentationConfig, out_dir: str | os.PathLike,
         "class_names": splits.class_names,
         "image_shape": list(splits.x["train"].shape[1:]),
         "splits": {k: int(len(splits.y[k])) for k in SPLITS},
-        "augmentation": dataclasses.asdict(aug),
+        "augmentation": dataclasses.asdict(augmentation),
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    artifacts.write_dataset(out_dir, splits.x, splits.y, meta)
     return meta
 
 
-def prepare(dataset: DatasetConfig, augmentation: AugmentationConfig,
-            out_dir: str | os.PathLike) -> dict[str, Any]:
-    """The augment step: load, check, record the policy, write the Dataset artifact."""
+# --- the prepare step ---------------------------------------------------------------------------
+
+def prepare_step(dataset: DatasetConfig, augmentation: AugmentationConfig,
+                 out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Loads and checks the data, records the augmentation policy (applied on the fly by each
+    training task), writes the Dataset artifact. Returns its meta record."""
     splits = load(dataset)
     check_augmentation(augmentation, splits.x["train"].shape[1:])
-    meta = save(splits, augmentation, out_dir, dataset.name)
+    meta = write_splits(splits, augmentation, out_dir, dataset.name)
     log.info("dataset %s: %s images of shape %s, %d classes", dataset.name, meta["splits"],
              meta["image_shape"], meta["num_classes"])
     return meta
-
-
-def read_meta(dataset_dir: str | os.PathLike) -> dict[str, Any]:
-    return json.loads((Path(dataset_dir) / "meta.json").read_text())
-
-
-def read_split(dataset_dir: str | os.PathLike, split: str, labels_only: bool = False):
-    with np.load(Path(dataset_dir) / f"{split}.npz") as f:
-        return f["y"] if labels_only else (f["x"], f["y"])

@@ -1,4 +1,7 @@
-"""Ensemblers: how member logits combine (NumPy only; fitted on cached logits).
+"""Ensemblers: how an iteration chooses its ensemble from cached logits (no model is re-run).
+
+One interface, `Ensembler.select(previous, new, pool, labels) -> Decision`, one class per
+strategy, picked by name from `ENSEMBLERS` (`search.ensembler`):
 
 `mean`: F(x) = (1/M) sum_j h_j(x); nothing is learned.
 
@@ -12,29 +15,232 @@ logits; the original applies it to the member's last layer, we apply it to the c
 no model is re-run). Solved exactly as a smooth bound-constrained problem (L-BFGS-B on w = w+ - w-),
 so weights the objective does not pay for become exactly 0. Weights start at the uniform mean,
 so a fit can only improve on `mean`.
+
+Both form candidate ensembles with the configured strategies (`STRATEGIES`, data: `grow`,
+`all`, `solo`) and keep the one with the lowest objective; unless `force_grow`, the unchanged
+previous ensemble competes too (first, so ties keep it).
+
+`caruana`: greedy forward selection with replacement (Caruana et al. 2004) from the pool of
+every subnetwork trained so far; strategies do not apply.
+
+Every ensembler keeps to `search.max_ensemble_params`: an ensemble whose distinct members have
+more trainable parameters than that is never chosen.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
+
+from adanas import metrics, models
 
 WEIGHT_TYPES = ("scalar", "vector", "matrix")
 COMPLEXITIES = ("sqrt_depth", "log_params", "none")
 
 
 @dataclass
+class Unit:
+    """A trained subnetwork as selection sees it: its record (spec, metrics), cached logits
+    and, where the step has it, its model file."""
+    info: dict[str, Any]
+    logits: dict[str, np.ndarray]   # split -> [N, C]
+    model: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.info["spec"]["name"]
+
+    @property
+    def params(self) -> int:
+        return int(self.info["metrics"]["params"])
+
+
+@dataclass
 class Mixture:
     weights: np.ndarray          # [M], [M, C] or [M, C, C]
     bias: np.ndarray             # [C] (zeros when unused)
-    objective: float             # the AdaNet objective at the solution
+    objective: float             # the objective at the solution
     loss: float                  # its data term alone (mean cross-entropy)
 
     def combine(self, logits: np.ndarray) -> np.ndarray:
         return combine(logits, self.weights, self.bias)
 
+
+@dataclass
+class Decision:
+    label: str                              # e.g. "grow i1_c0", "previous", "caruana"
+    members: list[Unit]
+    mixture: Mixture
+    scored: list[tuple[str, Mixture]]       # every option considered, in order
+
+
+def stack(units: list[Unit], split: str) -> np.ndarray | None:
+    """[M, N, C] logits of `units` on `split`, or None where one of them has none."""
+    if not units or any(split not in u.logits for u in units):
+        return None
+    return np.stack([u.logits[split] for u in units]).astype(np.float32)
+
+
+def params_of(units: list[Unit]) -> int:
+    """Trainable parameters of the distinct subnetworks in `units`."""
+    return sum({u.name: u.params for u in units}.values())
+
+
+# --- strategies: which candidate ensembles an iteration forms ------------------------------------
+
+Proposal = tuple[str, list[Unit]]
+
+STRATEGIES: dict[str, Callable[[list[Unit], list[Unit]], list[Proposal]]] = {
+    # The previous members plus one new subnetwork, for each new one.
+    "grow": lambda previous, new: [(f"grow {u.name}", previous + [u]) for u in new],
+    # The previous members plus every new subnetwork.
+    "all": lambda previous, new: [("all", previous + new)],
+    # Each new subnetwork alone.
+    "solo": lambda previous, new: [(f"solo {u.name}", [u]) for u in new],
+}
+
+
+def fits_some_strategy(search, used: int, params: int) -> bool:
+    """Whether a new subnetwork of `params` can be part of some ensemble this search would form
+    within `max_ensemble_params`, given `used` parameters in the current ensemble."""
+    if search.max_ensemble_params is None:
+        return True
+    alone = params <= search.max_ensemble_params
+    if search.ensembler == "caruana":
+        return alone
+    grown = used + params <= search.max_ensemble_params
+    return any({"grow": grown, "all": grown, "solo": alone}[s] for s in search.ensemble_strategies)
+
+
+# --- the interface -----------------------------------------------------------------------------
+
+class Ensembler(ABC):
+    def __init__(self, search):
+        self.search = search
+
+    def within_budget(self, units: list[Unit]) -> bool:
+        limit = self.search.max_ensemble_params
+        return limit is None or params_of(units) <= limit
+
+    @abstractmethod
+    def select(self, previous: list[Unit], new: list[Unit], pool: list[Unit],
+               labels: np.ndarray) -> Decision:
+        """This iteration's ensemble. previous: the members so far; new: this iteration's
+        trained candidates; pool: every subnetwork trained so far (caruana)."""
+
+
+class _Proposing(Ensembler):
+    """Forms candidate ensembles with the strategies and keeps the best by `score`."""
+
+    def proposals(self, previous: list[Unit], new: list[Unit]) -> list[Proposal]:
+        out: list[Proposal] = []
+        if previous and not self.search.force_grow:
+            out.append(("previous", previous))
+        for strategy in self.search.ensemble_strategies:
+            out += STRATEGIES[strategy](previous, new)
+        return [(label, units) for label, units in out if self.within_budget(units)]
+
+    @abstractmethod
+    def score(self, logits: np.ndarray, units: list[Unit], labels: np.ndarray) -> Mixture:
+        """The mixture of `units` (logits [M, N, C]) and its objective."""
+
+    def select(self, previous, new, pool, labels) -> Decision:
+        options = self.proposals(previous, new)
+        if not options:
+            raise ValueError(f"no candidate ensemble fits search.max_ensemble_params "
+                             f"{self.search.max_ensemble_params:,} (previous members "
+                             f"{params_of(previous):,} params; new: "
+                             f"{', '.join(f'{u.name} {u.params:,}' for u in new)})")
+        scored = [(label, self.score(stack(units, "validation"), units, labels))
+                  for label, units in options]
+        best = int(np.argmin([mx.objective for _, mx in scored]))
+        return Decision(options[best][0], options[best][1], scored[best][1], scored)
+
+
+class Mean(_Proposing):
+    """Uniform average of member logits (scalar weights 1/M, no bias)."""
+
+    def score(self, logits, units, labels) -> Mixture:
+        m, _, c = logits.shape
+        mean = logits.mean(axis=0)
+        return Mixture(uniform(m, c, "scalar"), np.zeros(c),
+                       metrics.objective(mean, labels, self.search.objective),
+                       metrics.cross_entropy(mean, labels))
+
+
+class Weighted(_Proposing):
+    """Mixture weights fitted to the AdaNet objective."""
+
+    def score(self, logits, units, labels) -> Mixture:
+        s = self.search
+        r = [complexity(s.complexity, _depth(u.info["spec"]), u.params) for u in units]
+        return fit(logits, labels, s.mixture_weight_type, s.adanet_lambda, s.adanet_beta, r,
+                   s.use_bias)
+
+
+class Caruana(Ensembler):
+    """Greedy selection with replacement from the pool; weights are pick counts / rounds."""
+
+    def select(self, previous, new, pool, labels) -> Decision:
+        limit = self.search.max_ensemble_params
+        sizes = [u.params for u in pool]
+        counts, loss = caruana(stack(pool, "validation"), labels, self.search.caruana_rounds,
+                               None if limit is None else (sizes, limit))
+        members = [u for u, c in zip(pool, counts) if c]
+        weights = counts[counts > 0] / counts.sum()
+        mixture = Mixture(weights, np.zeros(pool[0].logits["validation"].shape[1]), loss, loss)
+        return Decision("caruana", members, mixture, [("caruana", mixture)])
+
+
+ENSEMBLERS: dict[str, type[Ensembler]] = {"mean": Mean, "weighted": Weighted, "caruana": Caruana}
+
+
+def make(search) -> Ensembler:
+    return ENSEMBLERS[search.ensembler](search)
+
+
+def _depth(spec: dict[str, Any]) -> int:
+    return models.family_of_spec(spec).depth(spec["arch"])
+
+
+# --- caruana -----------------------------------------------------------------------------------
+
+def caruana(logits: np.ndarray, labels: np.ndarray, rounds: int,
+            budget: tuple[list[int], int] | None = None) -> tuple[np.ndarray, float]:
+    """Greedy forward selection with replacement (Caruana et al. 2004) over a pool [P, N, C].
+
+    Each round adds the pool model (repeats allowed) that most lowers the validation loss of the
+    uniform mean of the chosen logits; the best ensemble along the way wins. With `budget`
+    (params per pool model, limit) a model not chosen yet is eligible only while the distinct
+    chosen models stay within the limit. Returns (counts per pool model, its loss).
+    """
+    total = np.zeros(logits.shape[1:], dtype=np.float64)
+    counts = np.zeros(len(logits), dtype=np.int64)
+    best_counts, best_loss = counts.copy(), float("inf")
+    for r in range(rounds):
+        used = 0 if budget is None else sum(p for p, c in zip(budget[0], counts) if c)
+        losses = [cross if budget is None or counts[i] or used + budget[0][i] <= budget[1]
+                  else float("inf")
+                  for i, cross in enumerate(metrics.cross_entropy((total + p) / (r + 1), labels)
+                                            for p in logits)]
+        pick = int(np.argmin(losses))
+        if not math.isfinite(losses[pick]):
+            if r == 0:
+                raise ValueError(f"no pool model fits search.max_ensemble_params {budget[1]:,}")
+            break
+        counts[pick] += 1
+        total += logits[pick]
+        if losses[pick] < best_loss:
+            best_counts, best_loss = counts.copy(), losses[pick]
+    return best_counts, best_loss
+
+
+# --- weighted ----------------------------------------------------------------------------------
 
 def complexity(kind: str, depth: int, params: int) -> float:
     """r(h): sqrt of depth (the default; depth = layers or cells), log of params, or none."""
@@ -76,8 +282,7 @@ def _loss_and_grad(logits, y, weights, bias, flat=None):
         f = flat @ weights.reshape(m * c, c) + bias
     else:
         f = combine(logits, weights, bias)
-    z = f - f.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    logp = metrics.log_softmax(f)
     loss = -logp[np.arange(n), y].mean()
     g = np.exp(logp)
     g[np.arange(n), y] -= 1.0

@@ -9,15 +9,15 @@ user of the file gets, and it is checked against the cached member logits.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from adanas import data, ensemble, ensemblers
+from adanas import artifacts, ensemblers, metrics
+from adanas.report import format_report
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def mixture_kernel(weights: np.ndarray, num_classes: int) -> np.ndarray:
     return blocks.reshape(-1, num_classes)
 
 
-def export_ensemble(member_paths: list[str], input_shape, out_path: str | os.PathLike,
+def export_ensemble(member_paths: list[str | os.PathLike], input_shape, out_path: str | os.PathLike,
                     weights=None, bias=None):
     """Members (frozen) plus their combination, saved as one `.keras` file. Returns the model.
 
@@ -49,7 +49,7 @@ def export_ensemble(member_paths: list[str], input_shape, out_path: str | os.Pat
     import keras
     members = []
     for path in member_paths:
-        member = keras.saving.load_model(Path(path) / "model.keras", compile=False)
+        member = keras.saving.load_model(path, compile=False)
         member.trainable = False
         members.append(member)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
@@ -71,25 +71,24 @@ def export_ensemble(member_paths: list[str], input_shape, out_path: str | os.Pat
 
 
 def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLike,
-                  model_out: str | os.PathLike, report_out: str | os.PathLike,
-                  to_path: Callable[[str], str] = ensemble.uri_to_path) -> dict[str, Any]:
-    """Exports the final ensemble, scores it on the test split, writes report.json/report.md."""
+                  model_out: str | os.PathLike, report_out: str | os.PathLike) -> dict[str, Any]:
+    """The evaluate step: exports the final ensemble (from the member models the ensemble
+    artifact carries), scores it on the test split, writes the report."""
     import keras
-    meta = data.read_meta(dataset_dir)
-    state = ensemble.read_record(ensemble_dir)
-    # Only the test split is scored here: the other cached logits stay on disk.
-    cached_test = np.load(Path(ensemble_dir) / "member_logits_test.npy")
+    meta = artifacts.dataset_meta(dataset_dir)
+    state = artifacts.ensemble_record(ensemble_dir)
     if not state["members"]:
         raise ValueError("the ensemble has no members: nothing to evaluate")
-    x_test, y_test = data.read_split(dataset_dir, "test")
+    # Only the test split is scored here: the other cached logits stay on disk.
+    cached_test = artifacts.ensemble_logits(ensemble_dir)["test"]
+    x_test, y_test = artifacts.dataset_split(dataset_dir, "test")
 
-    model_out = Path(model_out)
-    model_out.mkdir(parents=True, exist_ok=True)
-    model_file = model_out / "ensemble.keras"
+    Path(model_out).mkdir(parents=True, exist_ok=True)
+    model_file = artifacts.exported_model(model_out)
     mixture = state.get("mixture")
     weights = None if mixture is None else np.asarray(mixture["weights"])
     bias = None if mixture is None or not np.any(mixture["bias"]) else np.asarray(mixture["bias"])
-    export_ensemble([p for _, p in ensemble.resolve_members(state, to_path)],
+    export_ensemble([artifacts.ensemble_model(ensemble_dir, m["spec"]["name"]) for m in state["members"]],
                     meta["image_shape"], model_file, weights, bias)
     reloaded = keras.saving.load_model(model_file, compile=False)
     logits = np.asarray(reloaded.predict(x_test, batch_size=512, verbose=0))
@@ -102,7 +101,7 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
                            f"(max difference {drift:.2e}); a member file does not match its logits")
 
     history = state["history"]
-    test_error = ensemble.error_rate(logits, y_test)
+    test_error = metrics.error_rate(logits, y_test)
     best_single = min((h["best_single"] for h in history),
                       key=lambda b: _validation_loss(history, b["name"]))
     iterations = [{
@@ -126,7 +125,7 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
         "test_examples": int(len(y_test)),
         "test_error": test_error,
         "test_accuracy": 1.0 - test_error,
-        "test_loss": ensemble.cross_entropy(logits, y_test),
+        "test_loss": metrics.cross_entropy(logits, y_test),
         "ensemble_size": len(state["members"]),
         "total_params": int(sum(m["metrics"]["params"] for m in state["members"])),
         "best_single_candidate": best_single,
@@ -141,14 +140,11 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
                     for j, m in enumerate(state["members"])],
         "iterations": iterations,
         "stopped": state.get("stopped", ""),
-        "model": str(model_file),
+        # Inside the exported model artifact; a task's own paths mean nothing to later readers.
+        "model": model_file.name,
         "logit_drift": drift,
     }
-    report_out = Path(report_out)
-    report_out.mkdir(parents=True, exist_ok=True)
-    (report_out / "report.json").write_text(json.dumps(report, indent=2))
-    from adanas.report import format_report
-    (report_out / "report.md").write_text(format_report(report) + "\n")
+    artifacts.write_report(report_out, report, format_report(report) + "\n")
     log.info("final ensemble of %d members: test error %.4f (best single candidate %.4f)",
              report["ensemble_size"], test_error, best_single["test_error"])
     return report

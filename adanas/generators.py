@@ -6,10 +6,13 @@ A candidate spec is a plain JSON-able dict (it crosses task boundaries as a KFP 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any, Callable, Iterator
 
-from adanas import models
+import numpy as np
+
+from adanas import artifacts, ensemblers, models
 
 # (iteration, count, base arch, last chosen arch or None, family, growth) -> [(move, arch)]
 Generator = Callable[[int, int, Any, Any, "models.Family", Any], list[tuple[str, Any]]]
@@ -71,7 +74,8 @@ def _user_generator(path: str) -> Generator:
 
 def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Candidate specs for `iteration`, given the spec of the last member chosen (or None)."""
-    family = search.family_impl()
+    family = models.family_of(search.family, search.builder, search.growth.depth_key,
+                              search.growth.width_key)
     last = None
     if last_chosen is not None and last_chosen["family"] == family.name:
         last = family.parse(last_chosen["arch"])
@@ -96,10 +100,7 @@ def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | Non
 
 def candidate_params(specs: list[dict[str, Any]], dataset_dir) -> list[int]:
     """Trainable parameters of each spec's model (built, not trained: imports TensorFlow)."""
-    import numpy as np
-
-    from adanas import data
-    meta = data.read_meta(dataset_dir)
+    meta = artifacts.dataset_meta(dataset_dir)
     out = []
     for spec in specs:
         model = models.build_model(spec, meta["image_shape"], meta["num_classes"], 0.0)
@@ -112,10 +113,10 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     """(candidate specs for `iteration`, why the search stops here instead or "").
 
     It stops after `boosting_iterations`, when the last iteration lowered the objective by less
-    than `early_stopping_margin`, or when no candidate fits `max_ensemble_params`.
+    than `early_stopping_margin`, or when no candidate fits `max_ensemble_params` in any
+    ensemble the configured strategies (or caruana) would form.
     """
-    from adanas import ensemble
-    record = ensemble.read_record(previous_dir)
+    record = artifacts.ensemble_record(previous_dir)
     history, members = record["history"], record["members"]
     if iteration >= search.boosting_iterations:
         return [], f"done: {search.boosting_iterations} iterations"
@@ -129,7 +130,8 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
         return specs, ""
     used = sum(m["metrics"]["params"] for m in members)
     sizes = candidate_params(specs, dataset_dir)
-    fitting = [dict(s, params=p) for s, p in zip(specs, sizes) if used + p <= search.max_ensemble_params]
+    fitting = [dict(s, params=p) for s, p in zip(specs, sizes)
+               if ensemblers.fits_some_strategy(search, used, p)]
     if fitting:
         return fitting, ""
     if not members:
@@ -140,16 +142,14 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
 
 
 def _plan_key(search, seed: int, iteration: int) -> dict[str, Any]:
-    import dataclasses
     return {"search": dataclasses.asdict(search), "seed": seed, "iteration": iteration}
 
 
-def candidates_for(search, seed: int, iteration: int, previous_dir, dataset_dir) -> list[dict[str, Any]]:
-    """The generate task: this iteration's candidate specs. The select task that produced
+def generate_step(search, seed: int, iteration: int, previous_dir, dataset_dir) -> list[dict[str, Any]]:
+    """The generate step: this iteration's candidate specs. The select task that produced
     `previous_dir` already planned them (and recorded the plan); that plan is reused when it was
     made for the same search, seed and iteration, so budgeted candidates are not built twice."""
-    from adanas import ensemble
-    planned = ensemble.read_record(previous_dir).get("next")
+    planned = artifacts.ensemble_record(previous_dir).get("next")
     if planned and planned["key"] == _plan_key(search, seed, iteration):
         return planned["specs"]
     specs, reason = plan(search, seed, iteration, previous_dir, dataset_dir)
@@ -161,14 +161,10 @@ def candidates_for(search, seed: int, iteration: int, previous_dir, dataset_dir)
 def should_continue(search, seed: int, next_iteration: int, ensemble_dir, dataset_dir) -> bool:
     """Whether the search runs `next_iteration`. Records in the ensemble either the plan (the
     next candidates, for the generate task) or the reason the search stops there."""
-    import json
-    from pathlib import Path
     specs, reason = plan(search, seed, next_iteration, ensemble_dir, dataset_dir)
-    path = Path(ensemble_dir) / "ensemble.json"
-    record = json.loads(path.read_text())
     if specs:
-        record["next"] = {"key": _plan_key(search, seed, next_iteration), "specs": specs}
+        artifacts.update_ensemble_record(
+            ensemble_dir, next={"key": _plan_key(search, seed, next_iteration), "specs": specs})
     else:
-        record["stopped"] = reason
-    path.write_text(json.dumps(record, indent=2))
+        artifacts.update_ensemble_record(ensemble_dir, stopped=reason)
     return bool(specs)

@@ -15,84 +15,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
-
-@dataclass(frozen=True)
-class CnnArch:
-    num_layers: int = 2     # conv-BN-ReLU blocks; a 2x2 max-pool (and twice the filters) follows
-                            # every second block while the feature map is at least 4 pixels
-    filters: int = 16       # filters of the first block
-    kernel_size: int = 3
-    dense_units: int = 0    # hidden dense layer before the logits; 0 = none
-    dropout: float = 0.0
-
-    def validate(self, path: str) -> None:
-        _positive(self, path, "num_layers", "filters", "kernel_size")
-        _dense_and_dropout(self, path)
-
-    def describe(self) -> str:
-        return f"cnn({self.num_layers}@{self.filters})"
-
-
-@dataclass(frozen=True)
-class DnnArch:
-    num_layers: int = 1     # hidden dense ReLU layers
-    units: int = 64
-    dropout: float = 0.0
-
-    def validate(self, path: str) -> None:
-        _positive(self, path, "num_layers", "units")
-        _dense_and_dropout(self, path)
-
-    def describe(self) -> str:
-        return f"dnn({self.num_layers}@{self.units})"
-
-
-@dataclass(frozen=True)
-class NasnetArch:
-    cells_per_stack: int = 6          # N
-    penultimate_filters: int = 768    # F; must be a multiple of 24
-    stem_multiplier: float = 3.0
-    filter_scaling_rate: float = 2.0
-    num_reduction_layers: int = 2
-    drop_path_keep_prob: float = 0.6
-    use_aux_head: bool = False
-    aux_head_weight: float = 0.4
-    dense_dropout_keep_prob: float = 1.0
-
-    def validate(self, path: str) -> None:
-        from adanas.config import ConfigError
-        if self.cells_per_stack < 1:
-            raise ConfigError(f"{path}.cells_per_stack", f"must be >= 1, got {self.cells_per_stack}")
-        if self.penultimate_filters < 24 or self.penultimate_filters % 24:
-            raise ConfigError(f"{path}.penultimate_filters",
-                              f"must be a positive multiple of 24, got {self.penultimate_filters}")
-        if not 0.0 < self.drop_path_keep_prob <= 1.0:
-            raise ConfigError(f"{path}.drop_path_keep_prob", f"must be in (0, 1], got {self.drop_path_keep_prob}")
-        if not 0.0 < self.dense_dropout_keep_prob <= 1.0:
-            raise ConfigError(f"{path}.dense_dropout_keep_prob",
-                              f"must be in (0, 1], got {self.dense_dropout_keep_prob}")
-        if self.num_reduction_layers < 0:
-            raise ConfigError(f"{path}.num_reduction_layers", f"must be >= 0, got {self.num_reduction_layers}")
-        if self.aux_head_weight < 0:
-            raise ConfigError(f"{path}.aux_head_weight", f"must be >= 0, got {self.aux_head_weight}")
-
-    def describe(self) -> str:
-        return f"nasnet({self.cells_per_stack}@{self.penultimate_filters})"
-
-
-def _positive(arch: Any, path: str, *names: str) -> None:
-    from adanas.config import ConfigError
-    for name in names:
-        if getattr(arch, name) < 1:
-            raise ConfigError(f"{path}.{name}", f"must be >= 1, got {getattr(arch, name)}")
-
-
-def _dense_and_dropout(arch: Any, path: str) -> None:
-    from adanas.config import ConfigError
-    if getattr(arch, "dense_units", 0) < 0:
-        raise ConfigError(f"{path}.dense_units", f"must be >= 0, got {arch.dense_units}")
-    if not 0.0 <= arch.dropout < 1.0:
-        raise ConfigError(f"{path}.dropout", f"must be in [0, 1), got {arch.dropout}")
+# The architecture dataclasses are the schema of `search.architecture`: they live in the config
+# layer, which this registry builds on.
+from adanas.config import CnnArch, ConfigError, DnnArch, NasnetArch, parse_dataclass  # noqa: F401
+from adanas.layers import image_inputs
 
 
 def _regularizer(weight_decay: float):
@@ -111,16 +37,10 @@ def _head(x, arch: Any, num_classes: int, weight_decay: float):
     return keras.layers.Dense(num_classes, kernel_regularizer=reg, name="logits")(x)
 
 
-def _inputs(input_shape: tuple[int, ...]):
-    import keras
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    return inputs, keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
-
-
 def build_cnn(arch: CnnArch, input_shape, num_classes: int, weight_decay: float, name: str):
     import keras
     reg = _regularizer(weight_decay)
-    inputs, x = _inputs(input_shape)
+    inputs, x = image_inputs(input_shape)
     size, filters = min(input_shape[:2]), arch.filters
     for i in range(arch.num_layers):
         x = keras.layers.Conv2D(filters, arch.kernel_size, padding="same", use_bias=False,
@@ -137,7 +57,7 @@ def build_cnn(arch: CnnArch, input_shape, num_classes: int, weight_decay: float,
 def build_dnn(arch: DnnArch, input_shape, num_classes: int, weight_decay: float, name: str):
     import keras
     reg = _regularizer(weight_decay)
-    inputs, x = _inputs(input_shape)
+    inputs, x = image_inputs(input_shape)
     x = keras.layers.Flatten()(x)
     for _ in range(arch.num_layers):
         x = keras.layers.Dense(arch.units, activation="relu", kernel_regularizer=reg)(x)
@@ -170,7 +90,6 @@ class Family:
     inference_model: Callable[[Any], Any] = _same
 
     def parse(self, data: dict[str, Any], path: str = "architecture") -> Any:
-        from adanas.config import parse_dataclass
         return parse_dataclass(self.arch_type, data, path)
 
     def to_dict(self, arch: Any) -> dict[str, Any]:
@@ -227,7 +146,6 @@ class KerasBuilderFamily:
         try:
             json.dumps(data)
         except TypeError as e:
-            from adanas.config import ConfigError
             raise ConfigError(path, f"must be plain YAML values (it crosses task boundaries as JSON): {e}") from None
         return dict(data)
 

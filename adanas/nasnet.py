@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import keras
 
-from adanas.models import NasnetArch, _inputs
+from adanas.config import NasnetArch
+from adanas.layers import image_inputs
 
 # (operation, hidden state it reads) pairs: blocks of two, summed; see Zoph et al. Fig. 4.
 NORMAL_OPS = ["separable_5x5_2", "separable_3x3_2", "separable_5x5_2", "separable_3x3_2",
@@ -166,7 +167,7 @@ class _Builder:
 
     def build(self, input_shape, num_classes, name):
         a = self.arch
-        inputs, x = _inputs(input_shape)
+        inputs, x = image_inputs(input_shape)
         x = self.bn(self.conv(x, int(a.stem_multiplier * self.base_filters), kernel=3))
         reductions = [int(k / (a.num_reduction_layers + 1) * self.num_cells)
                       for k in range(1, a.num_reduction_layers + 1)]

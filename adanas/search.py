@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from adanas import data, ensemble, evaluate, generators, train
+from adanas import artifacts, data, ensemble, evaluate, generators, train
 from adanas.config import Config
 
 log = logging.getLogger(__name__)
@@ -19,19 +19,21 @@ def run_search(cfg: Config, workdir: str | os.PathLike) -> tuple[dict[str, Any],
     """Runs the whole search under `workdir`; returns (report, report folder)."""
     work = Path(workdir)
     dataset = work / "dataset"
-    data.prepare(cfg.dataset, cfg.augmentation, dataset)
+    data.prepare_step(cfg.dataset, cfg.augmentation, dataset)
     previous = None
     for t in range(cfg.search.boosting_iterations):
-        specs = generators.candidates_for(cfg.search, cfg.seed, t, previous, dataset)
+        specs = generators.generate_step(cfg.search, cfg.seed, t, previous, dataset)
         dirs = []
         for spec in specs:
             out = work / f"iteration-{t}" / spec["name"]
-            train.train_candidate(spec, cfg.training, dataset, out, previous)
-            dirs.append(str(out))
+            # As in the DAG: a failing candidate is recorded, and selection uses the others.
+            train.train_step(spec, cfg.training, dataset, out, previous)
+            dirs.append(out)
         current = work / f"iteration-{t}" / "ensemble"
-        ensemble.select_step(cfg.search, t, dataset, dirs, dirs, previous, current)
+        ensemble.select_step(cfg.search, t, dataset, dirs, previous, current)
         previous = current
         if not generators.should_continue(cfg.search, cfg.seed, t + 1, previous, dataset):
             break
     report = evaluate.evaluate_step(dataset, previous, work / "exported_model", work / "report")
+    report["model"] = str(artifacts.exported_model(work / "exported_model"))
     return report, work / "report"

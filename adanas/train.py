@@ -1,12 +1,9 @@
-"""Training one candidate (Keras 3): the body of each per-candidate pipeline task.
+"""Training one candidate (Keras 3): the train step, the body of each per-candidate task.
 
-Writes into the candidate's Model artifact folder:
-    model.keras                      the trained subnetwork for inference (raw images in, logits
-                                     out; training-only parts such as drop path removed)
-    logits_validation.npy, logits_test.npy   float32 [N, C], cached for selection and reports
-    logits_train.npy                 float32 [N, C] on un-augmented training images, written when
-                                     distillation is on: later candidates learn from it
-    candidate.json                   the spec and its metrics
+Writes the Candidate artifact (format: adanas.artifacts): the trained subnetwork for inference
+(raw images in, float32 logits out; training-only parts such as drop path removed), its cached
+validation/test logits (and training logits when distillation is on: later candidates learn
+from them), its spec and metrics.
 
 Loss (METHOD.md): CE_ls(y, s) + [iteration > 0 and distilling] tau^2 CE(softmax(T / tau), s / tau)
 + weight decay, with T the cached teacher logits of the example: the last member's for
@@ -15,7 +12,6 @@ Loss (METHOD.md): CE_ls(y, s) + [iteration > 0 and distilling] tau^2 CE(softmax(
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from adanas import data, ensemble
+from adanas import artifacts, metrics, models
 from adanas.config import TrainingConfig
 
 log = logging.getLogger(__name__)
@@ -135,12 +131,7 @@ def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> np.n
     """Cached teacher logits for every training example, or None (first iteration / no KD)."""
     if mode == "none" or previous_ensemble is None:
         return None
-    path = Path(previous_ensemble) / ensemble.TEACHER_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: the previous ensemble has no cached training logits; "
-                                f"its members were trained without distillation enabled")
-    with np.load(path) as f:
-        return f[mode]
+    return artifacts.ensemble_teacher(previous_ensemble, mode)
 
 
 def accelerators() -> tuple[str, int]:
@@ -177,15 +168,27 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
     """Trains `candidate` on the Dataset artifact; returns its metrics."""
     import keras
 
-    from adanas import augment, models
+    # Mixed precision for this candidate only: a later step of the same process (the in-process
+    # search, tests) must not inherit it.
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.use_bf16 else "float32")
+    try:
+        return _train(candidate, cfg, dataset_dir, out_dir, previous_ensemble)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemble) -> dict[str, Any]:
+    import keras
+
+    from adanas import augment  # TensorFlow's input pipeline: only the train step pays for it
 
     task_start = time.perf_counter()
     keras.utils.set_random_seed(candidate["seed"])
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.use_bf16 else "float32")
-    meta = data.read_meta(dataset_dir)
+    meta = artifacts.dataset_meta(dataset_dir)
     num_classes = meta["num_classes"]
-    x, y = data.read_split(dataset_dir, "train")
-    held_out = {s: data.read_split(dataset_dir, s) for s in ("validation", "test")}
+    x, y = artifacts.dataset_split(dataset_dir, "train")
+    held_out = {s: artifacts.dataset_split(dataset_dir, s) for s in ("validation", "test")}
     teacher = read_teacher(previous_ensemble, cfg.knowledge_distillation)
     if teacher is not None and teacher.shape != (len(x), num_classes):
         raise ValueError(f"teacher logits {teacher.shape} do not match the training split "
@@ -208,14 +211,14 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
     main_loss = subnetwork_loss(num_classes, cfg.label_smoothing, teacher is not None,
                                 cfg.distillation_temperature)
     if outputs == 1:
-        loss, loss_weights, metrics = main_loss, None, [_accuracy(num_classes)]
+        loss, loss_weights, tracked = main_loss, None, [_accuracy(num_classes)]
     else:  # auxiliary head: plain label loss, weighted
         aux_weight = getattr(family.parse(candidate["arch"]), "aux_head_weight", 0.4)
         loss = [main_loss, subnetwork_loss(num_classes, cfg.label_smoothing, False, 1.0)]
-        loss_weights, metrics = [1.0, aux_weight], [[_accuracy(num_classes)], []]
+        loss_weights, tracked = [1.0, aux_weight], [[_accuracy(num_classes)], []]
     with dist.scope():
         model.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss,
-                      loss_weights=loss_weights, metrics=metrics, jit_compile=cfg.use_xla)
+                      loss_weights=loss_weights, metrics=tracked, jit_compile=cfg.use_xla)
     ds = augment.training_dataset(x, y, num_classes, batch, meta["augmentation"],
                                   seed=candidate["seed"], teacher=teacher, outputs=outputs)
     log.info("[%s] training %s: %d params, %d epochs x %d steps of %d on %d replica(s)%s",
@@ -233,19 +236,18 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
         raise FloatingPointError(f"[{candidate['name']}] training diverged: loss {final_loss}")
 
     inference = family.inference_model(model)
-    if getattr(inference, "compiled", False):
-        # Same layers, no compile state: the saved file must not need our loss functions.
-        inference = keras.Model(inference.inputs, inference.outputs[0], name=inference.name)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if getattr(inference, "compiled", False) or inference.outputs[0].dtype != "float32":
+        # Same layers, no compile state (the saved file must not need our loss functions), and
+        # float32 logits out, also under mixed precision.
+        logits_out = inference.outputs[0]
+        if logits_out.dtype != "float32":
+            logits_out = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(logits_out)
+        inference = keras.Model(inference.inputs, logits_out, name=inference.name)
     splits = dict(held_out)
     if cfg.knowledge_distillation != "none":
         splits["train"] = (x, y)
-    logits = {}
-    for split, (xs, _) in splits.items():
-        logits[split] = np.asarray(inference.predict(xs, batch_size=512, verbose=0), dtype=np.float32)
-        np.save(out / f"logits_{split}.npy", logits[split])
-    inference.save(out / "model.keras")
+    logits = {split: np.asarray(inference.predict(xs, batch_size=512, verbose=0), dtype=np.float32)
+              for split, (xs, _) in splits.items()}
 
     yv, yt = held_out["validation"][1], held_out["test"][1]
     device, count = accelerators()
@@ -253,9 +255,9 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
     metrics_out = {
         "params": count_params(inference),
         "train_loss": final_loss,
-        "validation_loss": ensemble.cross_entropy(logits["validation"], yv),
-        "validation_error": ensemble.error_rate(logits["validation"], yv),
-        "test_error": ensemble.error_rate(logits["test"], yt),
+        "validation_loss": metrics.cross_entropy(logits["validation"], yv),
+        "validation_error": metrics.error_rate(logits["validation"], yv),
+        "test_error": metrics.error_rate(logits["test"], yt),
         "train_seconds": train_seconds,
         "train_steps": total_steps,
         "images_per_second": total_steps * batch / train_seconds,
@@ -265,27 +267,47 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
         "accelerator": device,
         "accelerator_seconds": task_seconds * count,
     }
-    (out / "candidate.json").write_text(json.dumps({"spec": candidate, "metrics": metrics_out}, indent=2))
+    artifacts.write_candidate(out_dir, candidate, metrics_out, logits)
+    inference.save(artifacts.candidate_model(out_dir))
     log.info("[%s] done in %.1fs: validation error %.4f, test error %.4f", candidate["name"],
              train_seconds, metrics_out["validation_error"], metrics_out["test_error"])
     return metrics_out
 
 
-def train_or_record_failure(candidate: dict[str, Any], cfg: TrainingConfig,
-                            dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                            previous_ensemble: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The train task: a candidate that fails (an exception, a NaN loss, out of memory) is
+class MissingAcceleratorError(RuntimeError):
+    """The task asked for an accelerator that TensorFlow cannot see: fail, never train on CPU."""
+
+
+def check_accelerator(expected: str) -> None:
+    """Fails the task when it was given a GPU/TPU (`expected`) that TensorFlow does not see:
+    a driver missing from the image's library path would otherwise train for days on CPU."""
+    if not expected:
+        return
+    found, count = accelerators()
+    if found != expected:
+        raise MissingAcceleratorError(
+            f"this task asked for a {expected} (resources.train.accelerator_type) but TensorFlow "
+            f"sees {'none' if found == 'CPU' else f'{count} {found}'}. On GPU nodes the NVIDIA "
+            f"driver must be on LD_LIBRARY_PATH (the adanas-gpu image adds /usr/local/nvidia/lib64); "
+            f"on TPUs use the adanas-tpu image")
+
+
+def train_step(candidate: dict[str, Any], cfg: TrainingConfig,
+               dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
+               previous_ensemble: str | os.PathLike | None = None,
+               expected_accelerator: str = "") -> dict[str, Any]:
+    """The train step. A candidate that fails (an exception, a NaN loss, out of memory) is
     recorded as failed instead of failing the iteration; selection uses the others.
 
-    A process that dies (preemption) still fails the task, so the orchestrator's retry applies.
+    A process that dies (preemption) still fails the task, so the orchestrator's retry applies;
+    so does a missing accelerator (`expected_accelerator`: "GPU", "TPU" or "" for none).
     """
     import traceback
+    check_accelerator(expected_accelerator)
     try:
         return train_candidate(candidate, cfg, dataset_dir, out_dir, previous_ensemble)
     except Exception as e:  # noqa: BLE001 - any failure of one candidate is recorded, not raised
         log.error("[%s] candidate failed: %s\n%s", candidate.get("name"), e, traceback.format_exc())
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         failure = {"type": type(e).__name__, "message": str(e)[:2000]}
-        (out / "candidate.json").write_text(json.dumps({"spec": candidate, "failed": failure}, indent=2))
+        artifacts.write_candidate(out_dir, candidate, failed=failure)
         return {"failed": 1}

@@ -45,7 +45,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ds = Path(tmp) / "data"
-        data.save(data.Splits(x, y, 10, [str(i) for i in range(10)], "random"),
+        data.write_splits(data.Splits(x, y, 10, [str(i) for i in range(10)], "random"),
                   AugmentationConfig(), ds, "random-cifar-shaped")
         for label, bf16, xla in (("fp32, no XLA", False, False), ("bf16 + XLA", True, True)):
             cfg = TrainingConfig(batch_size=args.batch, max_iteration_steps=args.steps,

@@ -8,6 +8,9 @@ component function. Reports, per run and as medians:
     ParallelFor runs candidates side by side), so wall - busy is pure orchestration;
   - per task kind: process start-up before the function (interpreter + kfp import) and the
     function itself (which includes importing TensorFlow where the step needs it).
+Runs alternate between the default hermetic mode (each task gets copies of its declared inputs
+in a sandbox, the rest of the run hidden: pipelines/hermetic.py) and `--no-hermetic` (kfp.local's
+shared disk), and a last table sets the two side by side.
 
     python benchmarks/orchestration.py [--repeats 3] [--config ...] [--write BENCHMARKS.md]
 """
@@ -39,14 +42,15 @@ def _union(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def one_run(config: str, overrides: list[str]) -> dict:
+def one_run(config: str, overrides: list[str], hermetic: bool = True) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         timings = Path(tmp) / "timings.jsonl"
         env = dict(os.environ, ADANAS_BENCH_TIMINGS=str(timings),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "benchmarks" / "hooks"),
                                                             os.environ.get("PYTHONPATH")])))
         cmd = [str(Path(sys.executable).parent / "adanas"), "run", "--config", config,
-               "--pipeline-root", str(Path(tmp) / "root")]
+               "--pipeline-root", str(Path(tmp) / "root"),
+               "--hermetic" if hermetic else "--no-hermetic"]
         for o in overrides:
             cmd += ["--set", o]
         t0 = time.time()
@@ -84,7 +88,24 @@ def _import_cost(stmt: str, repeats: int = 3) -> list[float]:
     return out
 
 
-def render(runs: list[dict], config: str, overrides: list[str]) -> str:
+def compare_modes(hermetic: list[dict], shared: list[dict]) -> list[str]:
+    """Wall and overhead of the hermetic runs next to the shared-disk runs, in one table."""
+    def row(name, f, fmt="{:.1f}"):
+        h, s = [f(r) for r in hermetic], [f(r) for r in shared]
+        return (f"| {name} | {_spread(h, fmt)} | {_spread(s, fmt)} | "
+                f"{_med(h) / _med(s):.2f}x |")
+    return [
+        "",
+        "| measure | hermetic (default) | shared disk (`--no-hermetic`) | hermetic / shared |",
+        "|---|---|---|---|",
+        row("wall time of `adanas run` (s)", lambda r: r["wall"]),
+        row("orchestration overhead: wall - busy (s)", lambda r: r["wall"] - r["busy"]),
+        row("sum of task function times (s)", lambda r: r["function_sum"]),
+    ]
+
+
+def render(runs: list[dict], config: str, overrides: list[str],
+           shared: list[dict] | None = None) -> str:
     from adanas import __version__
     walls = [r["wall"] for r in runs]
     busy = [r["busy"] for r in runs]
@@ -127,6 +148,8 @@ def render(runs: list[dict], config: str, overrides: list[str]) -> str:
         f"`import tensorflow, keras` {_spread(tf_import, '{:.2f}')} s (a fresh interpreter each).",
         f"Search result of the last run: {runs[-1]['result']}",
     ]
+    if shared:
+        lines += compare_modes(runs, shared)
     return "\n".join(lines)
 
 
@@ -150,12 +173,15 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--write", type=Path, help="replace this benchmark's section in a Markdown file")
     args = p.parse_args()
-    runs = []
+    runs, shared = [], []
     for i in range(args.repeats):
-        runs.append(one_run(args.config, args.overrides))
-        print(f"run {i + 1}/{args.repeats}: wall {runs[-1]['wall']:.1f}s, busy {runs[-1]['busy']:.1f}s",
-              file=sys.stderr, flush=True)
-    table = render(runs, args.config, args.overrides)
+        # Alternating, so the machine's slow and fast spells fall on both modes alike.
+        for hermetic, into in ((True, runs), (False, shared)):
+            into.append(one_run(args.config, args.overrides, hermetic))
+            print(f"run {i + 1}/{args.repeats} ({'hermetic' if hermetic else 'shared disk'}): "
+                  f"wall {into[-1]['wall']:.1f}s, busy {into[-1]['busy']:.1f}s",
+                  file=sys.stderr, flush=True)
+    table = render(runs, args.config, args.overrides, shared)
     print(table)
     if args.write:
         write_section(args.write, table)

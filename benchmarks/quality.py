@@ -38,7 +38,7 @@ most 0.8x the best peer's? Systems:
              subprocess. The venv is created under bench-out/adanet-venv on first use.
 
 Fairness:
-  - Data: one Dataset artifact written by `adanas.data.prepare` (the digits split with its fixed
+  - Data: one Dataset artifact written by `adanas.data.prepare_step` (the digits split with its fixed
     split seed) feeds every system; AdaNAS's own artifact is checked to be byte-identical. Peers
     select models on the validation split (as AdaNAS does); test is only ever used for the score.
   - Augmentation: the KerasTuner models and the adanet candidates train on the same on-the-fly
@@ -96,7 +96,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from environment import cpu_model  # noqa: E402
 from orchestration import write_section  # noqa: E402
 
-from adanas import data  # noqa: E402
+from adanas import artifacts, data  # noqa: E402
 from adanas.config import Config, load_config  # noqa: E402
 
 MARK = "quality"
@@ -155,17 +155,17 @@ class Data:
 def _digest(dataset_dir: Path) -> str:
     h = hashlib.sha256()
     for split in data.SPLITS:
-        x, y = data.read_split(dataset_dir, split)
+        x, y = artifacts.dataset_split(dataset_dir, split)
         h.update(np.ascontiguousarray(x).tobytes())
         h.update(np.ascontiguousarray(y).tobytes())
     return h.hexdigest()[:16]
 
 
 def prepare_data(cfg: Config, out: Path) -> Data:
-    data.prepare(cfg.dataset, cfg.augmentation, out)
-    splits = {s: data.read_split(out, s) for s in data.SPLITS}
+    data.prepare_step(cfg.dataset, cfg.augmentation, out)
+    splits = {s: artifacts.dataset_split(out, s) for s in data.SPLITS}
     return Data(out, {s: v[0] for s, v in splits.items()}, {s: v[1] for s, v in splits.items()},
-                data.read_meta(out), _digest(out))
+                artifacts.dataset_meta(out), _digest(out))
 
 
 def error_of(predicted: np.ndarray, labels: np.ndarray) -> float:
@@ -204,7 +204,7 @@ def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
     if _digest(work / "dataset") != ds.sha:
         raise RuntimeError("AdaNAS's dataset artifact differs from the shared one")
     last = max(work.glob("iteration-*/ensemble"), key=lambda p: int(p.parent.name.split("-")[1]))
-    state = json.loads((last / "ensemble.json").read_text())
+    state = artifacts.ensemble_record(last)
     # The member a user would pick without looking at test: lowest validation error, then loss.
     best = min(state["members"], key=lambda m: (m["metrics"]["validation_error"], m["metrics"]["validation_loss"]))
     return {

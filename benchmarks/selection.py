@@ -1,6 +1,6 @@
 """Selection cost vs ensemble size: one select decision (2 candidates, Grow) from cached logits.
 
-For M frozen members on N examples x C classes, times `adanas.ensemble.proposals` + `decide` (what
+For M frozen members on N examples x C classes, times `adanas.ensemblers.make(search).select` (what
 the select step runs) with each ensembler: `mean`, and `weighted` with scalar, vector and matrix
 mixture weights (each candidate ensemble's weights fitted to the AdaNet objective by L-BFGS-B). Synthetic logits with a learnable signal; only the
 time matters here. Target (issues 3 and 5): under 1 s at 10 members x 10,000 examples.
@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from orchestration import write_section  # noqa: E402
 
-from adanas import ensemble  # noqa: E402
+from adanas import ensemblers  # noqa: E402
 from adanas.config import SearchConfig  # noqa: E402
 
 CLASSES = 10
@@ -33,7 +33,7 @@ def _logits(rng, m, n, y):
 
 
 def _units(rng, m, n, y, prefix):
-    return [ensemble.Unit({"spec": {"name": f"{prefix}{i}", "family": "cnn",
+    return [ensemblers.Unit({"spec": {"name": f"{prefix}{i}", "family": "cnn",
                                     "arch": {"num_layers": 2 + i % 3, "filters": 16}},
                            "metrics": {"params": 10_000}},
                           {"validation": logits})
@@ -48,12 +48,12 @@ def time_choose(m: int, n: int, kind: str, repeats: int) -> list[float]:
     search = SearchConfig(ensembler="mean" if kind == "mean" else "weighted",
                           mixture_weight_type="scalar" if kind == "mean" else kind,
                           adanet_lambda=0.01, adanet_beta=0.001, force_grow=True)
-    score = ensemble.scorer(search, y)
-    ensemble.decide(ensemble.proposals(search, previous[:1], new), score)  # warm-up: imports
+    ensembler = ensemblers.make(search)
+    ensembler.select(previous[:1], new, [], y)  # warm-up: imports
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        ensemble.decide(ensemble.proposals(search, previous, new), score)
+        ensembler.select(previous, new, [], y)
         out.append(time.perf_counter() - t0)
     return out
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from environment import cpu_model  # noqa: E402
 from orchestration import write_section  # noqa: E402
 
-from adanas import data  # noqa: E402
+from adanas import artifacts, data  # noqa: E402
 from adanas.config import AugmentationConfig, DatasetConfig, TrainingConfig, load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,14 +50,14 @@ WORKLOADS = [
 
 def _dataset(kind: str, aug: AugmentationConfig, out: Path) -> Path:
     if kind == "digits":
-        data.prepare(DatasetConfig(name="digits"), aug, out)
+        data.prepare_step(DatasetConfig(name="digits"), aug, out)
     else:  # random pixels: only the throughput matters here
         rng = np.random.default_rng(0)
         sizes = {"train": 5000, "validation": 500, "test": 500}
         splits = data.Splits({k: rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8) for k, n in sizes.items()},
                              {k: rng.integers(0, 10, n) for k, n in sizes.items()}, 10,
                              [str(i) for i in range(10)], "synthetic")
-        data.save(splits, aug, out, "cifar-shaped")
+        data.write_splits(splits, aug, out, "cifar-shaped")
     return out
 
 
@@ -79,8 +79,8 @@ def plain_ips(spec, cfg: TrainingConfig, dataset_dir: Path) -> float:
 
     from adanas import models, train
     keras.utils.set_random_seed(spec["seed"])
-    meta = data.read_meta(dataset_dir)
-    x, y = data.read_split(dataset_dir, "train")
+    meta = artifacts.dataset_meta(dataset_dir)
+    x, y = artifacts.dataset_split(dataset_dir, "train")
     c = meta["num_classes"]
     batch = min(cfg.batch_size, len(x))
     steps_per_epoch = min(len(x) // batch, cfg.max_iteration_steps)

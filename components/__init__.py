@@ -1,13 +1,14 @@
 """AdaNAS pipeline components, one folder each (component.py + README.md).
 
-Each component is a thin wrapper: it converts KFP inputs/outputs and calls one function of the
-`adanas` library. Components are built for a container image, whose tag is the package version:
+Each component is a thin wrapper: it converts KFP inputs/outputs and calls one step function of
+the `adanas` library (`<module>.<verb>_step`). Components are built for a container image:
 
     from components import build
-    ops = build("us-docker.pkg.dev/MY_PROJECT/adanas/adanas:0.1.0")
+    ops = build("us-docker.pkg.dev/MY_PROJECT/adanas/adanas:TAG")
     ops.train_candidate(candidate=..., training=..., dataset=...)
 
-`DEFAULT` is built for the image name `adanas:<version>` (what `make images` tags locally).
+Nothing is built at import time; `build()` with no image uses the local repository name
+`adanas` with this source's tag (`adanas.images.image_ref`, what `make images` tags).
 """
 
 from __future__ import annotations
@@ -15,37 +16,36 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from adanas import __version__
-from components.augment_data import component as _augment
-from components.evaluate_ensemble import component as _evaluate
-from components.generate_candidates import component as _generate
-from components.select_ensemble import component as _select
-from components.train_candidate import component as _train
-
-DEFAULT_IMAGE = f"adanas:{__version__}"
-
+from adanas.images import image_ref
+from components.evaluate_ensemble.component import evaluate_ensemble
+from components.generate_candidates.component import generate_candidates
+from components.glue import component
+from components.prepare_dataset.component import prepare_dataset
+from components.select_ensemble.component import select_ensemble
+from components.train_candidate.component import train_candidate
 
 @dataclass(frozen=True)
 class Components:
-    augment_data: object
+    prepare_dataset: object
     generate_candidates: object
     train_candidate: object
     select_ensemble: object
     evaluate_ensemble: object
 
 
-def build(image: str = DEFAULT_IMAGE, train_image: str | None = None) -> Components:
+def build(image: str | None = None, train_image: str | None = None) -> Components:
     """All components, running in `image` (training in `train_image`, default the same)."""
+    image = image or image_ref("adanas")
     return Components(
-        augment_data=_augment.make(image),
-        generate_candidates=_generate.make(image),
-        train_candidate=_train.make(train_image or image),
-        select_ensemble=_select.make(image),
-        evaluate_ensemble=_evaluate.make(image),
+        prepare_dataset=component(prepare_dataset, image),
+        generate_candidates=component(generate_candidates, image),
+        train_candidate=component(train_candidate, train_image or image),
+        select_ensemble=component(select_ensemble, image),
+        evaluate_ensemble=component(evaluate_ensemble, image),
     )
 
 
-def export_specs(out_dir: str | Path, image: str = DEFAULT_IMAGE) -> list[Path]:
+def export_specs(out_dir: str | Path, image: str | None = None) -> list[Path]:
     """Writes each component's YAML spec (loadable with kfp.components.load_component_from_file)."""
     from kfp import compiler
     out = Path(out_dir)
@@ -57,6 +57,3 @@ def export_specs(out_dir: str | Path, image: str = DEFAULT_IMAGE) -> list[Path]:
         compiler.Compiler().compile(getattr(ops, f.name), str(path))
         paths.append(path)
     return paths
-
-
-DEFAULT = build()

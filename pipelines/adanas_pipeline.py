@@ -1,6 +1,6 @@
 """The AdaNAS pipeline: the AdaNet loop as one KFP v2 DAG. Wiring only; the work is in `adanas`.
 
-    augment-data
+    prepare-dataset
     iteration t (unrolled at compile time: KFP v2 has no recursion):
         generate-candidates(t, f_{t-1}) -> ParallelFor: train-candidate -> Collected
         -> select-ensemble -> f_t, and whether to go on
@@ -15,13 +15,13 @@ import dataclasses
 from pathlib import Path
 
 from kfp import compiler, dsl
+from kfp.dsl import pipeline_context
 
 import components
+from adanas.customjob import JobOptions
 from components.custom_job import as_custom_job
-from adanas.config import Config, TaskResources, section_json
+from adanas.config import TARGETS, Config, TaskResources, check_target, section_json
 
-
-TARGETS = ("vertex", "kubernetes")
 
 
 def _apply_resources(task, res: TaskResources, k8s=None):
@@ -35,47 +35,44 @@ def _apply_resources(task, res: TaskResources, k8s=None):
         task.set_accelerator_type(res.accelerator_type).set_accelerator_limit(res.accelerator_count)
     elif res.accelerator_type:
         from kfp import kubernetes
-        task.set_accelerator_type(k8s.accelerator_resource).set_accelerator_limit(res.accelerator_count)
-        for key, value in k8s.node_selector.items():
+        # nvidia.com/gpu or google.com/tpu; a TPU also gets the GKE TPU pool's labels
+        # (accelerator, topology) and the TPU taint's toleration.
+        kind = res.accelerator_type
+        task.set_accelerator_type(k8s.resource_for(kind)).set_accelerator_limit(res.accelerator_count)
+        for key, value in k8s.node_selector_for(kind).items():
             kubernetes.add_node_selector(task, label_key=key, label_value=value)
-        for t in k8s.tolerations:
+        for t in k8s.tolerations_for(kind):
             kubernetes.add_toleration(task, **t)
     if res.retries:
         task.set_retry(num_retries=res.retries, backoff_duration="60s", backoff_factor=2.0)
     return task
 
 
-def build_pipeline(cfg: Config, target: str = "vertex"):
+def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = None):
     """The pipeline function for `cfg` (its sections are baked in as constant task inputs).
 
     target: `vertex` (Vertex AI accelerator names) or `kubernetes` (open-source KFP: extended
     resources, node selectors and tolerations from the `kubernetes` section; compiled to its own
-    YAML, which Vertex AI cannot load)."""
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+    YAML, which Vertex AI cannot load).
+    caching: None: every task may be reused from the cache except evaluate, which always reruns;
+    False / True: caching off / on for every task, those inside conditions and loops included
+    (a client's run-level flag reaches only the root DAG's tasks on open-source KFP)."""
+    check_target(cfg, target)   # the target's own rules, with key paths, before anything is built
     k8s = cfg.kubernetes if target == "kubernetes" else None
     ops = components.build(cfg.image_uri(), cfg.train_image_uri())
     job = cfg.resources.custom_job
     train_op, train_res = ops.train_candidate, cfg.resources.train
     if job.enabled:
-        if k8s is not None:
-            raise ValueError("resources.custom_job: Vertex AI CustomJobs exist on the vertex target "
-                             "only; on Kubernetes a train pod gets resources.train's accelerators "
-                             "(set enabled: false)")
-        train_op = as_custom_job(
-            ops.train_candidate, launcher_image=cfg.image_uri(), image=cfg.train_image_uri(),
-            machine_type=job.machine_type, accelerator_type=train_res.accelerator_type,
-            accelerator_count=train_res.accelerator_count, replica_count=job.replica_count,
-            boot_disk_gb=job.boot_disk_gb, boot_disk_type=job.boot_disk_type,
-            project=job.project, location=job.location, service_account=job.service_account,
-            network=job.network, spot=job.spot,
-            restart_on_worker_restart=job.restart_on_worker_restart,
-            timeout_seconds=None if job.timeout_hours is None else int(job.timeout_hours * 3600),
-            base_output_dir=job.base_output_dir, poll_seconds=job.poll_seconds)
-        # The launcher task is small; the accelerators belong to the CustomJob.
-        train_res = dataclasses.replace(cfg.resources.default, retries=train_res.retries)
+        train_op = as_custom_job(ops.train_candidate, JobOptions.from_config(cfg),
+                                 launcher_image=cfg.image_uri())
+        # The launcher task is small (its own resources); the accelerators belong to the
+        # CustomJob. resources.train's retries apply to it: a retry attaches to a running job.
+        train_res = dataclasses.replace(job.launcher, retries=train_res.retries)
     sections = {name: section_json(cfg, name)
                 for name in ("dataset", "augmentation", "search", "training")}
+    # What the train task must see (it fails rather than train on CPU): GPU, TPU or nothing.
+    accelerator = {"NVIDIA": "GPU", "TPU": "TPU"}.get(
+        (cfg.resources.train.accelerator_type or "").split("_")[0], "")
     default = cfg.resources.default
 
     @dsl.pipeline(name=cfg.name,
@@ -83,9 +80,9 @@ def build_pipeline(cfg: Config, target: str = "vertex"):
                               f"of {cfg.search.candidates_per_iteration} {cfg.search.family} "
                               f"candidates ({cfg.search.generator} generator) on {cfg.dataset.name}")
     def adanas_search():
-        data = _apply_resources(ops.augment_data(dataset_config=sections["dataset"],
-                                                 augmentation=sections["augmentation"]), default)
-        data.set_display_name("augment-data")
+        data = _apply_resources(ops.prepare_dataset(dataset_config=sections["dataset"],
+                                                    augmentation=sections["augmentation"]), default)
+        data.set_display_name("prepare-dataset")
         dataset = data.outputs["dataset"]
 
         def evaluate(ensemble):
@@ -101,7 +98,7 @@ def build_pipeline(cfg: Config, target: str = "vertex"):
             _apply_resources(gen, default).set_display_name(f"iteration-{t}-generate")
             with dsl.ParallelFor(gen.output) as candidate:
                 train = train_op(candidate=candidate, training=sections["training"],
-                                            dataset=dataset, **previous)
+                                 dataset=dataset, accelerator=accelerator, **previous)
                 _apply_resources(train, train_res, k8s).set_display_name(f"iteration-{t}-train")
             select = ops.select_ensemble(search=sections["search"], seed=cfg.seed, iteration=t,
                                          dataset=dataset,
@@ -119,12 +116,16 @@ def build_pipeline(cfg: Config, target: str = "vertex"):
                 evaluate(ensemble)
 
         iteration(0, {})
+        if caching is not None:  # the pipeline's every task, nested ones included
+            for task in pipeline_context.Pipeline.get_default_pipeline().tasks.values():
+                task.set_caching_options(caching)
 
     return adanas_search
 
 
-def compile_pipeline(cfg: Config, output, target: str = "vertex") -> Path:
+def compile_pipeline(cfg: Config, output, target: str = "vertex",
+                     caching: bool | None = None) -> Path:
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(cfg, target), str(output))
+    compiler.Compiler().compile(build_pipeline(cfg, target, caching), str(output))
     return output

@@ -27,7 +27,23 @@ def _load(args):
 
 def cmd_validate(args) -> int:
     cfg = _load(args)
-    print(json.dumps(cfg.to_dict(), indent=2) if args.show else f"{args.config}: OK")
+    from adanas.config import check_target
+    check_target(cfg, args.target)
+    print(cfg.to_yaml() if args.show else f"{args.config}: OK for the {args.target} target")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from adanas.config import json_schema
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}; in a config, point yaml-language-server at it with a first line\n"
+          f"# yaml-language-server: $schema={out.resolve()}")
     return 0
 
 
@@ -49,7 +65,8 @@ def cmd_run(args) -> int:
         report, report_dir = run_search(cfg, Path(args.pipeline_root) / f"{cfg.name}-in-process")
         report["wall_seconds"] = time.perf_counter() - t0
     else:
-        report, report_dir = run_local(cfg, args.pipeline_root, enable_caching=args.cache)
+        report, report_dir = run_local(cfg, args.pipeline_root, enable_caching=args.cache,
+                                       hermetic=args.hermetic)
     print("\n" + format_report(report))
     print(f"\nWall time {report['wall_seconds']:.0f}s. Report: {report_dir}/report.md; "
           f"exported ensemble: {report['model']}")
@@ -60,16 +77,27 @@ def cmd_compile(args) -> int:
     cfg = _load(args)
     from pipelines.adanas_pipeline import compile_pipeline
     suffix = "" if args.target == "vertex" else f"-{args.target}"
-    out = compile_pipeline(cfg, args.output or f"build/{cfg.name}{suffix}.yaml", args.target)
+    out = compile_pipeline(cfg, args.output or f"build/{cfg.name}{suffix}.yaml", args.target,
+                           caching=args.cache)
     print(f"compiled {cfg.name} for {args.target} ({cfg.image_uri()}) -> {out}")
     return 0
 
 
 def cmd_kfp_submit(args) -> int:
     cfg = _load(args)
+    from adanas.images import registry_host
     from pipelines import kfp_client
     from pipelines.adanas_pipeline import compile_pipeline
-    template = compile_pipeline(cfg, args.output or f"build/{cfg.name}-kubernetes.yaml", "kubernetes")
+    if registry_host(cfg.image) is None:
+        # Not refused: a kind cluster runs images side-loaded with `kind load docker-image`.
+        print(f"adanas: warning: image {cfg.image!r} names no registry: the cluster's nodes must "
+              f"already have {cfg.image_uri()} and {cfg.train_image_uri()} (kind load "
+              f"docker-image IMAGE:TAG --name CLUSTER), or they pull them from Docker Hub",
+              file=sys.stderr)
+    # --no-cache must reach every task, also those inside conditions and loops, which the
+    # client's run-level flag does not: compile it into each task as well.
+    template = compile_pipeline(cfg, args.output or f"build/{cfg.name}-kubernetes.yaml", "kubernetes",
+                                caching=args.cache)
     result = kfp_client.submit(template, args.host, args.experiment, args.run_name, args.cache,
                                args.namespace)
     print(f"submitted run {result.run_id}\n{args.host.rstrip('/')}/#/runs/details/{result.run_id}")
@@ -82,8 +110,11 @@ def cmd_submit(args) -> int:
     template = args.template
     if template is None:
         cfg = _load(args)
+        # Before anything is compiled: Vertex AI pulls an image without a registry host from
+        # Docker Hub. (A --template's images are checked by vertex.submit, before any request.)
+        vertex.check_registry_images([cfg.image], "the config's `image`")
         from pipelines.adanas_pipeline import compile_pipeline
-        template = compile_pipeline(cfg, args.output or f"build/{cfg.name}.yaml")
+        template = compile_pipeline(cfg, args.output or f"build/{cfg.name}.yaml", caching=args.cache)
     job = vertex.submit(template, project=args.project, region=args.region,
                         pipeline_root=args.pipeline_root, display_name=args.display_name,
                         job_id=args.job_id, service_account=args.service_account,
@@ -95,10 +126,11 @@ def cmd_submit(args) -> int:
 
 def cmd_components(args) -> int:
     import components
-    from adanas import __version__
-    image = args.image or components.DEFAULT_IMAGE
-    if args.image and ":" not in args.image.rsplit("/", 1)[-1]:
-        image = f"{args.image}:{__version__}"
+    from adanas.images import image_ref
+    # A repository gets the tag `make images` gives it (<version>-<content hash>).
+    image = args.image or image_ref("adanas")
+    if args.image and ":" not in args.image.rsplit("/", 1)[-1] and "@" not in args.image:
+        image = image_ref(args.image)
     for path in components.export_specs(args.output_dir, image):
         print(path)
     return 0
@@ -113,8 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a config and exit",
                        description="Load and validate a config; errors name the key path.")
     _config_args(p)
-    p.add_argument("--show", action="store_true", help="print the full config with defaults")
+    p.add_argument("--show", action="store_true",
+                   help="print the full config with defaults, as YAML with each key's doc")
+    p.add_argument("--target", choices=["vertex", "kubernetes"], default="vertex",
+                   help="also check the rules of this compile target (default: %(default)s)")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="write the config's JSON Schema (for YAML editors)",
+                       description="Write the JSON Schema (draft 2020-12) of a search config, "
+                                   "with every key's doc, for editors such as "
+                                   "yaml-language-server.")
+    p.add_argument("--output", default="build/adanas-config.schema.json",
+                   help="where to write it; - for stdout (default: %(default)s)")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("run", help="run the pipeline locally (kfp.local)",
                        description="Run the whole search on this machine with kfp.local's "
@@ -126,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=False,
                    help="reuse outputs of tasks already run with the same inputs "
                         "(default: off)")
+    p.add_argument("--hermetic", action=argparse.BooleanOptionalAction, default=True,
+                   help="give each task copies of its declared input artifacts only, the rest of "
+                        "the run hidden, as open-source KFP does (default: on)")
     p.add_argument("--in-process", action="store_true",
                    help="run the same steps in this process, without KFP (for debugging)")
     p.set_defaults(func=cmd_run)
@@ -138,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["vertex", "kubernetes"], default="vertex",
                    help="vertex: Vertex AI accelerator names; kubernetes: open-source KFP with "
                         "extended resources, node selectors and tolerations (default: %(default)s)")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
+                   help="--cache: every task may be reused from the cache, evaluate included; "
+                        "--no-cache: none may (default: each task's own setting: all cached "
+                        "except evaluate, which always reruns)")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("kfp-submit", help="compile for kubernetes and submit to open-source KFP",
@@ -149,13 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name", help="run name (default: the pipeline name)")
     p.add_argument("--namespace", help="Kubernetes namespace (multi-user KFP only)")
     p.add_argument("--output", help="where to write the compiled YAML")
-    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
-                   help="reuse results of identical tasks (default: on)")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
+                   help="--cache: reuse results of identical tasks everywhere, the evaluate task "
+                        "included; --no-cache: rerun every task (compiled into each task, nested "
+                        "ones included, and sent as the run's flag). Default: each task's "
+                        "compiled setting: cached, except evaluate, which always reruns")
     p.set_defaults(func=cmd_kfp_submit)
 
     p = sub.add_parser("submit", help="compile and submit to Vertex AI Pipelines",
                        description="Compile the config (or take --template) and create a "
-                                   "Vertex AI PipelineJob. Uses Application Default Credentials.")
+                                   "Vertex AI PipelineJob. Uses Application Default Credentials. "
+                                   "The images must be in a registry (--set image=REGION-docker."
+                                   "pkg.dev/PROJECT/REPO/adanas after make push IMAGE=...): "
+                                   "an image without a registry host is refused before anything "
+                                   "is compiled or sent.")
     _config_args(p)
     p.add_argument("--template", help="an already compiled pipeline YAML to submit instead")
     p.add_argument("--output", help="where to write the compiled YAML (default: build/<name>.yaml)")
@@ -169,8 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="job label (repeatable)")
     p.add_argument("--display-name", help="job display name (default: the pipeline name)")
     p.add_argument("--job-id", help="job ID (default: generated by the client)")
-    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
-                   help="let Vertex AI reuse results of identical tasks (default: on)")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
+                   help="--cache: let Vertex AI reuse results of identical tasks everywhere, "
+                        "the evaluate task included (Vertex AI applies it to every task, "
+                        "overriding the compiled settings); --no-cache: rerun every task. "
+                        "Default: each task's compiled setting: cached, except evaluate, which "
+                        "always reruns so each run has its own report")
     p.add_argument("--experiment", help="Vertex AI Experiment to add the run to (created if "
                                         "missing), to compare runs side by side")
     p.add_argument("--api-endpoint",
@@ -183,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "pipelines with kfp.components.load_component_from_file.")
     p.add_argument("--output-dir", default="build/components",
                    help="folder for the specs (default: %(default)s)")
-    p.add_argument("--image", help="image repository (or repository:tag) the components run in "
-                                   "(default: adanas:<version>)")
+    p.add_argument("--image", help="image repository (or repository:tag) the components run in; "
+                                   "a repository gets the tag of `make images` "
+                                   "(default: adanas:<version>-<content hash>)")
     p.set_defaults(func=cmd_components)
     return parser
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from adanas.images import docker_hub_name, registry_host
 from adanas.vertex_client import init_aiplatform
 
 _LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -27,6 +28,47 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
+def template_images(template_path: str | Path) -> list[str]:
+    """Every image a compiled pipeline runs: each executor's image and, for a CustomJob
+    launcher, the image its workers run (`--image X` or the `image` of `--options JSON`)."""
+    import json
+
+    import yaml
+    spec = next(yaml.safe_load_all(Path(template_path).read_text()))
+    images = set()
+    for executor in spec.get("deploymentSpec", {}).get("executors", {}).values():
+        container = executor.get("container")
+        if not container:
+            continue
+        images.add(container["image"])
+        args = list(container.get("args", []))
+        for flag, value in zip(args, args[1:]):
+            if flag == "--image":
+                images.add(value)
+            elif flag == "--options":
+                try:
+                    image = json.loads(value).get("image")
+                except (ValueError, AttributeError):
+                    image = None
+                if image:
+                    images.add(image)
+    return sorted(images)
+
+
+def check_registry_images(images: list[str], where: str) -> None:
+    """Refuses images without a registry host: Vertex AI would pull them from Docker Hub
+    (`adanas:TAG` is docker.io/library/adanas:TAG) and the task would fail after the job started."""
+    local = [image for image in images if registry_host(image) is None]
+    if local:
+        names = ", ".join(f"{i!r} (pulled as {docker_hub_name(i)})" for i in local)
+        raise ValueError(
+            f"image: {where} names no registry for {names}; Vertex AI would pull it from "
+            f"Docker Hub and the job would fail. Push the images to your registry "
+            f"(make push IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/adanas, or make cloudbuild "
+            f"IMAGE=...) and submit with --set image=REGION-docker.pkg.dev/PROJECT/REPO/adanas "
+            f"(a Docker Hub image must be written docker.io/USER/NAME)")
+
+
 def submit(template_path: str | Path, *, project: str, region: str, pipeline_root: str,
            display_name: str | None = None, job_id: str | None = None,
            service_account: str | None = None, network: str | None = None,
@@ -37,6 +79,9 @@ def submit(template_path: str | Path, *, project: str, region: str, pipeline_roo
 
     `credentials` and `api_endpoint` default to the environment's (Application Default
     Credentials, the regional endpoint); tests point them at a local stand-in.
+    enable_caching: None keeps each task's compiled caching option (the evaluate task always
+    reruns); True or False is written into every task (aiplatform rewrites each task's
+    `cachingOptions`, nested ones included, overriding the compiled settings).
     """
     from google.cloud import aiplatform
 
@@ -46,6 +91,8 @@ def submit(template_path: str | Path, *, project: str, region: str, pipeline_roo
         raise ValueError(f"job_id {job_id!r}: use lowercase letters, digits and '-', up to 128")
     if experiment is not None and not _JOB_ID_RE.match(experiment):
         raise ValueError(f"experiment {experiment!r}: use lowercase letters, digits and '-', up to 128")
+    # Before anything reaches Vertex AI: every image must name its registry.
+    check_registry_images(template_images(template_path), f"the compiled pipeline {template_path}")
     init_aiplatform(project, region, credentials, api_endpoint)
     job = aiplatform.PipelineJob(
         display_name=display_name or Path(template_path).stem,

@@ -1,4 +1,3 @@
-import json
 import os
 from pathlib import Path
 
@@ -7,7 +6,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from adanas import config, data  # noqa: E402
+from adanas import artifacts, config, data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,18 +35,29 @@ def digits_dir(tmp_path_factory) -> Path:
     """A Dataset artifact folder made by the real augment step, on a slice of digits."""
     out = tmp_path_factory.mktemp("dataset")
     cfg = config.from_dict(tiny_config_dict())
-    data.prepare(cfg.dataset, cfg.augmentation, out)
+    data.prepare_step(cfg.dataset, cfg.augmentation, out)
     return out
 
 
-def write_candidate(folder: Path, name: str, val_logits, test_logits, params=10, arch="cnn(1@4)"):
-    """A candidate artifact as the train step writes it (without model.keras)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "logits_validation.npy", np.asarray(val_logits, dtype=np.float32))
-    np.save(folder / "logits_test.npy", np.asarray(test_logits, dtype=np.float32))
+def write_candidate(folder: Path, name: str, val_logits, test_logits, params=10, arch="cnn(1@4)",
+                    train_logits=None):
+    """A candidate artifact as the train step writes it, with a stand-in model file (selection
+    only copies it)."""
     spec = {"name": name, "family": "cnn", "arch": {"num_layers": 1, "filters": 4},
             "arch_str": arch, "move": "base", "iteration": 0, "seed": 0}
     metrics = {"params": params, "validation_loss": 0.0, "validation_error": 0.0,
                "test_error": 0.0, "train_seconds": 1.0}
-    (folder / "candidate.json").write_text(json.dumps({"spec": spec, "metrics": metrics}))
+    logits = {"validation": val_logits, "test": test_logits, "train": train_logits}
+    artifacts.write_candidate(folder, spec, metrics, logits)
+    artifacts.candidate_model(folder).write_bytes(f"model {name}".encode())
+    return folder
+
+
+def write_dataset(folder: Path, y_val, y_test, y_train=None, shape=(2, 2, 1)) -> Path:
+    """A Dataset artifact of blank images with the given labels."""
+    ys = {"train": y_val if y_train is None else y_train, "validation": y_val, "test": y_test}
+    x = {s: np.zeros((len(y), *shape), np.uint8) for s, y in ys.items()}
+    artifacts.write_dataset(folder, x, {s: np.asarray(y) for s, y in ys.items()},
+                            {"num_classes": int(max(max(y) for y in ys.values())) + 1,
+                             "image_shape": list(shape), "splits": {s: len(y) for s, y in ys.items()}})
     return folder

@@ -6,10 +6,10 @@ import numpy as np
 from kfp import dsl
 
 import components
-from adanas import config
+from adanas import artifacts, config
 from conftest import tiny_config_dict
 
-OPS = components.DEFAULT
+OPS = components.build()
 
 
 def _artifact(cls, path):
@@ -22,7 +22,7 @@ def test_components_end_to_end_by_hand(tmp_path):
     sections = {n: config.section_json(cfg, n) for n in ("dataset", "augmentation", "search", "training")}
 
     dataset = _artifact(dsl.Dataset, tmp_path / "dataset")
-    OPS.augment_data.python_func(dataset_config=sections["dataset"],
+    OPS.prepare_dataset.python_func(dataset_config=sections["dataset"],
                                  augmentation=sections["augmentation"], dataset=dataset)
     assert dataset.metadata["num_classes"] == 10 and (tmp_path / "dataset" / "meta.json").exists()
 
@@ -51,7 +51,7 @@ def test_components_end_to_end_by_hand(tmp_path):
         assert go_on is (t + 1 < cfg.search.boosting_iterations)
         previous = ens
     # The dynamic generator grew the member chosen at iteration 0.
-    chosen0 = json.loads((tmp_path / "ensemble-0" / "ensemble.json").read_text())["members"][0]["spec"]
+    chosen0 = artifacts.ensemble_record(tmp_path / "ensemble-0")["members"][0]["spec"]
     grown = [json.loads(s)["arch"] for s in specs]
     assert grown[0]["num_layers"] == chosen0["arch"]["num_layers"] + 1
 
@@ -60,12 +60,12 @@ def test_components_end_to_end_by_hand(tmp_path):
     metrics = _artifact(dsl.Metrics, tmp_path / "final-metrics")
     OPS.evaluate_ensemble.python_func(dataset=dataset, ensemble=previous, exported_model=exported,
                                       report=report, metrics=metrics)
-    result = json.loads((tmp_path / "report" / "report.json").read_text())
+    result = artifacts.read_report(tmp_path / "report")
     assert result["ensemble_size"] == 2 == metrics.metadata["ensemble_size"]
     assert [it["ensemble_size"] for it in result["iterations"]] == [1, 2]
     assert 0.0 <= metrics.metadata["test_error"] <= 1.0
     assert np.isclose(metrics.metadata["test_accuracy"], 1 - metrics.metadata["test_error"])
-    assert (tmp_path / "exported" / "ensemble.keras").exists()
+    assert artifacts.exported_model(tmp_path / "exported").exists()
     assert "| iter |" in (tmp_path / "report" / "report.md").read_text()
 
 
@@ -73,9 +73,9 @@ def test_component_specs_export(tmp_path):
     from kfp import components as kfp_components
     paths = components.export_specs(tmp_path, "example.com/adanas:9.9.9")
     assert sorted(p.name for p in paths) == sorted(
-        ["augment_data.yaml", "generate_candidates.yaml", "train_candidate.yaml",
+        ["prepare_dataset.yaml", "generate_candidates.yaml", "train_candidate.yaml",
          "select_ensemble.yaml", "evaluate_ensemble.yaml"])
     loaded = kfp_components.load_component_from_file(str(tmp_path / "train_candidate.yaml"))
-    assert set(loaded.component_spec.inputs) == {"candidate", "training", "dataset", "previous_ensemble"}
+    assert set(loaded.component_spec.inputs) == {"candidate", "training", "dataset", "previous_ensemble", "accelerator"}
     assert loaded.component_spec.inputs["previous_ensemble"].optional
     assert "example.com/adanas:9.9.9" in (tmp_path / "train_candidate.yaml").read_text()

@@ -1,5 +1,8 @@
 """Config validation: every bad case fails before compute, naming the key path and what is allowed."""
 
+import dataclasses
+import json
+
 import pytest
 
 from adanas import config
@@ -132,3 +135,110 @@ def test_sections_round_trip_through_json():
     for name in ("dataset", "augmentation", "search", "training"):
         assert config.section_from_json(name, config.section_json(cfg, name)) == getattr(cfg, name)
     assert cfg.image_uri().startswith("adanas:") and not cfg.image_uri().endswith("latest")
+
+
+def test_strict_types_and_null_sections():
+    cfg = config.from_dict({"training": {"initial_learning_rate": 1}, "augmentation": None})
+    assert cfg.training.initial_learning_rate == 1.0 and isinstance(cfg.training.initial_learning_rate, float)
+    assert cfg.augmentation == config.AugmentationConfig()   # an empty section = its defaults
+    assert _error({"training": {"batch_size": None}}).path == "training.batch_size"   # not Optional
+    assert "expected a number, got bool True" in str(_error({"training": {"momentum": True}}))
+    err = _error({"search": {"ensemble_strategies": ["grow", "shrink"]}})
+    assert err.path == "search.ensemble_strategies[1]" and "'grow', 'all', 'solo'" in str(err)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.training.batch_size = 3
+
+
+def test_show_prints_every_key_with_its_doc_and_reads_back(tmp_path):
+    cfg = config.from_dict(tiny_config_dict())
+    text = cfg.to_yaml()
+    assert "# examples per step" in text and '  batch_size: 16' in text
+    (tmp_path / "shown.yaml").write_text(text)
+    assert config.load_config(tmp_path / "shown.yaml") == cfg
+
+
+def test_json_schema_documents_every_key():
+    schema = config.json_schema()
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert "extends" in schema["properties"]
+    defs = schema["$defs"]
+    for name, node in [("<root>", schema), *defs.items()]:
+        assert node["additionalProperties"] is False, name
+        for key, prop in node["properties"].items():
+            assert prop.get("description"), f"{name}.{key} has no description"
+    assert {"if": {"properties": {"family": {"const": "nasnet"}}, "required": ["family"]},
+            "then": {"properties": {"architecture": {"$ref": "#/$defs/NasnetArch"}}}} in defs["SearchConfig"]["allOf"]
+    assert defs["TrainingConfig"]["properties"]["optimizer"]["enum"] == ["momentum", "sgd", "adam", "rmsprop"]
+
+
+def _tpu(**over) -> config.Config:
+    return config.from_dict(config.merge(tiny_config_dict(), config.merge({
+        "training": {"distribution": "tpu"},
+        "resources": {"train": {"accelerator_type": "TPU_V5_LITEPOD", "accelerator_count": 4}}}, over)))
+
+
+def _target_error(cfg, target) -> ConfigError:
+    with pytest.raises(ConfigError) as e:
+        config.check_target(cfg, target)
+    return e.value
+
+
+def test_tpus_on_vertex_train_as_custom_jobs_on_tpu_machines():
+    cfg = _tpu()   # loads: the kubernetes target may run it
+    err = _target_error(cfg, "vertex")
+    assert err.path == "resources.custom_job.enabled" and "no TPU machine sizing" in str(err)
+    err = _target_error(_tpu(resources={"custom_job": {"enabled": True, "machine_type": "a2-highgpu-1g"}}), "vertex")
+    assert err.path == "resources.custom_job.machine_type" and "ct5lp-hightpu-4t" in str(err)
+    for machine in ("ct5lp-hightpu-4t", "ct4p-hightpu-4t", "ct6e-standard-4t", "ct5p-hightpu-4t", "cloud-tpu"):
+        config.check_target(_tpu(resources={"custom_job": {"enabled": True, "machine_type": machine,
+                                                            "tpu_topology": "2x2"}}), "vertex")
+    gpu_on_tpu_vm = config.merge(tiny_config_dict(), {"resources": {
+        "train": {"accelerator_type": "NVIDIA_L4", "accelerator_count": 1},
+        "custom_job": {"enabled": True, "machine_type": "ct5lp-hightpu-4t"}}})
+    assert _target_error(config.from_dict(gpu_on_tpu_vm), "vertex").path == "resources.train.accelerator_type"
+    assert _error(config.merge(tiny_config_dict(), {"resources": {"custom_job": {"tpu_topology": "2by2"}}})
+                  ).path == "resources.custom_job.tpu_topology"
+    with pytest.raises(ValueError, match="unknown target 'gke'"):
+        config.check_target(cfg, "gke")
+
+
+def test_kubernetes_target_rules_and_derived_pod_settings():
+    k8s = config.KubernetesConfig()
+    assert k8s.resource_for("NVIDIA_L4") == "nvidia.com/gpu" and k8s.resource_for("TPU_V4_POD") == "google.com/tpu"
+    assert k8s.tolerations_for("NVIDIA_L4") == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert k8s.tolerations_for("TPU_V4_POD") == [{"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert k8s.node_selector_for("NVIDIA_L4") == {}
+    cfg = _tpu(kubernetes={"tpu_topology": "2x2", "node_selector": {"pool": "tpu"}})
+    config.check_target(cfg, "kubernetes")
+    assert cfg.kubernetes.node_selector_for("TPU_V5_LITEPOD") == {
+        "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+        "cloud.google.com/gke-tpu-topology": "2x2", "pool": "tpu"}
+    assert _target_error(_tpu(), "kubernetes").path == "kubernetes.tpu_topology"
+    v3 = _tpu(resources={"train": {"accelerator_type": "TPU_V3"}}, kubernetes={"tpu_topology": "2x2"})
+    assert "not offered by GKE" in str(_target_error(v3, "kubernetes"))
+    job = _tpu(resources={"custom_job": {"enabled": True, "machine_type": "ct5lp-hightpu-4t"}})
+    err = _target_error(job, "kubernetes")
+    assert err.path == "resources.custom_job.enabled" and "vertex target only" in str(err)
+    err = _error(config.merge(tiny_config_dict(), {
+        "resources": {"train": {"accelerator_type": "NVIDIA_L4", "accelerator_count": 1}},
+        "kubernetes": {"accelerator_resource": "google.com/tpu"}}))
+    assert err.path == "kubernetes.accelerator_resource" and "contradicts" in str(err)
+
+
+def test_custom_job_launcher_resources():
+    cfg = config.from_dict({})
+    assert cfg.resources.custom_job.launcher == config.TaskResources(cpu_limit="1", memory_limit="2G")
+    assert _error({"resources": {"custom_job": {"launcher": {"memory_limit": "x"}}}}).path == \
+        "resources.custom_job.launcher.memory_limit"
+
+
+def test_cli_validate_target_and_schema(tmp_path, capsys):
+    from pipelines import cli
+    tpu = ["--set", "training.distribution=tpu", "--set", "resources.train.accelerator_type=TPU_V4_POD",
+           "--set", "resources.train.accelerator_count=4", "--set", "kubernetes.tpu_topology=2x2x1"]
+    assert cli.main(["validate", *tpu, "--target", "kubernetes"]) == 0
+    assert cli.main(["validate", *tpu]) == 2
+    assert "resources.custom_job.enabled" in capsys.readouterr().err
+    out = tmp_path / "s.json"
+    assert cli.main(["schema", "--output", str(out)]) == 0
+    assert json.loads(out.read_text()) == config.json_schema()

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from adanas import data
+from adanas import artifacts, data
 from adanas.config import AugmentationConfig, DatasetConfig
 from adanas.data import DataError
 
@@ -23,11 +23,11 @@ def test_digits_split_is_deterministic_and_complete():
 
 
 def test_prepare_writes_the_artifact(tmp_path):
-    meta = data.prepare(DatasetConfig(max_examples_per_split=50), AugmentationConfig(cutout=4, pad_crop=1),
-                        tmp_path)
+    meta = data.prepare_step(DatasetConfig(max_examples_per_split=50),
+                             AugmentationConfig(cutout=4, pad_crop=1), tmp_path)
     assert meta["splits"] == {"train": 50, "validation": 50, "test": 50}
-    assert data.read_meta(tmp_path)["augmentation"]["cutout"] == 4
-    x, y = data.read_split(tmp_path, "validation")
+    assert artifacts.dataset_meta(tmp_path)["augmentation"]["cutout"] == 4
+    x, y = artifacts.dataset_split(tmp_path, "validation")
     assert x.shape == (50, 8, 8, 1) and y.shape == (50,)
 
 

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from adanas import config, ensemble
-from conftest import tiny_config_dict, write_candidate
+from adanas import artifacts, config, ensemble, ensemblers, metrics
+from conftest import tiny_config_dict, write_candidate, write_dataset
 
 Y = np.array([0, 1])
 PREV = np.array([[[2.0, 0.0], [0.0, 2.0]]])          # one frozen member
@@ -21,13 +21,13 @@ def softplus(z):
 
 def test_cross_entropy_by_hand():
     # CE of logits (a, b) for label 0 is log(1 + e^(b - a)).
-    assert ensemble.cross_entropy(np.array([[1.0, 0.0]]), np.array([0])) == pytest.approx(softplus(-1))
-    assert ensemble.cross_entropy(PREV[0], Y) == pytest.approx(softplus(-2))
-    assert ensemble.error_rate(np.array([[1.0, 0.0], [2.0, 1.0]]), Y) == 0.5
+    assert metrics.cross_entropy(np.array([[1.0, 0.0]]), np.array([0])) == pytest.approx(softplus(-1))
+    assert metrics.cross_entropy(PREV[0], Y) == pytest.approx(softplus(-2))
+    assert metrics.error_rate(np.array([[1.0, 0.0], [2.0, 1.0]]), Y) == 0.5
 
 
 def _unit(name, logits):
-    return ensemble.Unit({"spec": {"name": name}, "metrics": {"params": 1}}, {"validation": np.asarray(logits)})
+    return ensemblers.Unit({"spec": {"name": name}, "metrics": {"params": 1}}, {"validation": np.asarray(logits)})
 
 
 def _decide(previous, candidates, force_grow, objective_name="validation_loss", strategies=("grow",)):
@@ -35,9 +35,8 @@ def _decide(previous, candidates, force_grow, objective_name="validation_loss", 
                                                ensemble_strategies=list(strategies))).search
     prev = [_unit(f"p{i}", p) for i, p in enumerate(previous)]
     new = [_unit(f"c{i}", c) for i, c in enumerate(candidates)]
-    label, members, mixture, scored = ensemble.decide(ensemble.proposals(search, prev, new),
-                                                      ensemble.scorer(search, Y))
-    return label, [u.name for u in members], {lbl: mx.objective for lbl, mx in scored}
+    d = ensemblers.make(search).select(prev, new, [], Y)
+    return d.label, [u.name for u in d.members], {lbl: mx.objective for lbl, mx in d.scored}
 
 
 def test_grow_by_hand():
@@ -83,7 +82,7 @@ def test_caruana_by_hand():
     good = np.array([[2.0, 0.0], [0.0, 1.0]])
     weak = np.array([[0.5, 0.0], [0.0, 3.0]])
     wrong = np.array([[3.0, 0.0], [3.0, 0.0]])
-    counts, loss = ensemble.caruana(np.stack([good, weak, wrong]), y, rounds=4)
+    counts, loss = ensemblers.caruana(np.stack([good, weak, wrong]), y, rounds=4)
     # Round 1: good alone, (softplus(-2) + softplus(-1)) / 2 = 0.2201, beats weak 0.2613, wrong 1.549.
     # Round 2: good + weak = [[1.25, 0], [0, 2]]: 0.1894.
     # Round 3: good again: (2 good + weak) / 3 = [[1.5, 0], [0, 5/3]]: 0.1872, the best so far.
@@ -93,11 +92,7 @@ def test_caruana_by_hand():
 
 
 def _dataset(tmp_path, y_val, y_test):
-    d = tmp_path / "dataset"
-    d.mkdir()
-    for split, y in (("train", y_val), ("validation", y_val), ("test", y_test)):
-        np.savez(d / f"{split}.npz", x=np.zeros((len(y), 2, 2, 1), np.uint8), y=np.asarray(y))
-    return d
+    return write_dataset(tmp_path / "dataset", y_val, y_test)
 
 
 def test_select_step_grows_and_records_history(tmp_path):
@@ -105,26 +100,95 @@ def test_select_step_grows_and_records_history(tmp_path):
     ds = _dataset(tmp_path, Y, np.array([1, 1]))
     c0 = write_candidate(tmp_path / "c0", "i0_c0", PREV[0], [[0, 1], [0, 1]], params=5)
     c1 = write_candidate(tmp_path / "c1", "i0_c1", -PREV[0], [[1, 0], [1, 0]], params=7)
-    e0 = ensemble.select_step(search, 0, ds, [str(c0), str(c1)], ["uri0", "uri1"], None, tmp_path / "e0")
+    e0 = ensemble.select_step(search, 0, ds, [c0, c1], None, tmp_path / "e0")
     assert e0["chosen"] == "i0_c0" and e0["ensemble"]["size"] == 1
     assert e0["ensemble"]["test_error"] == 0.0 and e0["ensemble"]["params"] == 5
 
     a = write_candidate(tmp_path / "a", "i1_c0", CAND_A, [[0, 5], [0, 5]], params=3)
     b = write_candidate(tmp_path / "b", "i1_c1", CAND_B, [[5, 0], [5, 0]], params=4)
-    e1 = ensemble.select_step(search, 1, ds, [str(a), str(b)], ["uriA", "uriB"], tmp_path / "e0",
-                              tmp_path / "e1")
+    e1 = ensemble.select_step(search, 1, ds, [a, b], tmp_path / "e0", tmp_path / "e1")
     assert e1["chosen"] == "i1_c0" and e1["ensemble"]["size"] == 2 and e1["ensemble"]["params"] == 8
     assert e1["ensemble"]["validation_loss"] == pytest.approx((softplus(-1) + softplus(-2.5)) / 2)
-    state = json.loads((tmp_path / "e1" / "ensemble.json").read_text())
-    assert [m["uri"] for m in state["members"]] == ["uri0", "uriA"]
+    state = artifacts.ensemble_record(tmp_path / "e1")
+    assert [m["spec"]["name"] for m in state["members"]] == ["i0_c0", "i1_c0"]
     assert [h["iteration"] for h in state["history"]] == [0, 1]
-    logits = np.load(tmp_path / "e1" / "member_logits_validation.npy")
+    logits = artifacts.ensemble_logits(tmp_path / "e1")["validation"]
     np.testing.assert_allclose(logits, np.stack([PREV[0], CAND_A]))
-    assert ensemble.last_chosen_spec(tmp_path / "e1")["name"] == "i1_c0"
-    assert ensemble.last_chosen_spec(None) is None
+    # The ensemble carries its members' models: the candidates' folders are not needed later.
+    for name in ("i0_c0", "i1_c0"):
+        assert artifacts.ensemble_model(tmp_path / "e1", name).read_bytes() == f"model {name}".encode()
+    assert sorted(p.name for p in (tmp_path / "e1" / "models").iterdir()) == ["i0_c0.keras", "i1_c0.keras"]
+    assert artifacts.ensemble_record(None) == {"members": [], "history": []}
 
 
-def test_uri_to_path():
-    assert ensemble.uri_to_path("gs://bucket/a/b") == "/gcs/bucket/a/b"
-    assert ensemble.uri_to_path("minio://mlpipeline/x") == "/minio/mlpipeline/x"
-    assert ensemble.uri_to_path("/tmp/local") == "/tmp/local"
+def test_caruana_over_two_iterations_marks_only_new_members_and_carries_the_pool(tmp_path):
+    # Iteration 0 picks g0 (g1 is useless); iteration 1 adds n0, which is better still, and keeps g0.
+    search = config.from_dict(tiny_config_dict(ensembler="caruana", caruana_rounds=6)).search
+    y = np.array([0, 1, 0, 1])
+    ds = write_dataset(tmp_path / "dataset", y, y, y_train=y)
+    good = 2.0 * (np.eye(2)[y] - 0.5)
+    bad = -good
+    g0 = write_candidate(tmp_path / "g0", "i0_c0", good, good, params=5, train_logits=good)
+    g1 = write_candidate(tmp_path / "g1", "i0_c1", bad, bad, params=6, train_logits=bad)
+    e0 = ensemble.select_step(search, 0, ds, [g0, g1], None, tmp_path / "e0")
+    assert e0["chosen"] == "i0_c0"
+    n0 = write_candidate(tmp_path / "n0", "i1_c0", 1.5 * good, good, params=7, train_logits=3 * good)
+    e1 = ensemble.select_step(search, 1, ds, [n0], tmp_path / "e0", tmp_path / "e1")
+    record = artifacts.ensemble_record(tmp_path / "e1")
+    members = [m["spec"]["name"] for m in record["members"]]
+    assert "i1_c0" in members
+    # Only the member this iteration added is reported as chosen (i0_c0 was chosen before).
+    assert e1["chosen"] == "i1_c0"
+    # The born-again teacher is the newly added member's training logits.
+    np.testing.assert_allclose(artifacts.ensemble_teacher(tmp_path / "e1", "born_again"), 3 * good)
+    # The pool's models travel with the ensemble: a later iteration may pick any of them.
+    assert sorted(p.stem for p in (tmp_path / "e1" / "models").iterdir()) == ["i0_c0", "i0_c1", "i1_c0"]
+    assert [u["spec"]["name"] for u in record["pool"]] == ["i0_c0", "i0_c1", "i1_c0"]
+
+
+@pytest.mark.parametrize("strategies", [["all"], ["solo"], ["grow", "all", "solo"]])
+def test_the_parameter_budget_holds_for_every_strategy(tmp_path, strategies):
+    # Previous member 5 params; new A 3, B 4; budget 9: grow A (8) fits, grow B (9) fits,
+    # all (12) does not, solo A/B fit.
+    search = config.from_dict(tiny_config_dict(ensemble_strategies=strategies,
+                                               max_ensemble_params=9)).search
+    prev = [ensemblers.Unit({"spec": {"name": "p0"}, "metrics": {"params": 5}}, {"validation": PREV[0]})]
+    new = [ensemblers.Unit({"spec": {"name": n}, "metrics": {"params": p}}, {"validation": c})
+           for n, p, c in (("a", 3, CAND_A), ("b", 4, CAND_B))]
+    if strategies == ["all"]:
+        with pytest.raises(ValueError, match="no candidate ensemble fits search.max_ensemble_params 9"):
+            ensemblers.make(search).select(prev, new, [], Y)
+        return
+    d = ensemblers.make(search).select(prev, new, [], Y)
+    assert ensemblers.params_of(d.members) <= 9
+    assert all(lbl != "all" for lbl, _ in d.scored)
+    # What the generator proposes follows the same rule: under `all` alone nothing new fits
+    # beside the previous member when the two together exceed the budget.
+    assert ensemblers.fits_some_strategy(search, used=5, params=4)
+    assert ensemblers.fits_some_strategy(search, used=5, params=5) == ("solo" in strategies)
+
+
+def test_caruana_keeps_to_the_parameter_budget():
+    y = np.array([0, 1])
+    good = np.array([[2.0, 0.0], [0.0, 1.0]])
+    weak = np.array([[0.5, 0.0], [0.0, 3.0]])
+    # Unbudgeted, good + weak is the best mix (test_caruana_by_hand); with room for one model
+    # only, caruana keeps to `good`.
+    counts, _ = ensemblers.caruana(np.stack([good, weak]), y, rounds=4, budget=([5, 5], 9))
+    assert list(counts > 0) == [True, False]
+    with pytest.raises(ValueError, match="no pool model fits"):
+        ensemblers.caruana(np.stack([good, weak]), y, rounds=4, budget=([10, 10], 9))
+
+
+def test_artifacts_refuse_another_kind_or_version(tmp_path):
+    c = write_candidate(tmp_path / "c", "i0_c0", PREV[0], PREV[0])
+    with pytest.raises(artifacts.ArtifactError, match="not an AdaNAS ensemble artifact"):
+        artifacts.ensemble_record(c)
+    record = json.loads((c / artifacts.CANDIDATE_RECORD).read_text())
+    record["format"]["version"] = artifacts.FORMAT_VERSION + 1
+    (c / artifacts.CANDIDATE_RECORD).write_text(json.dumps(record))
+    with pytest.raises(artifacts.ArtifactError, match="format version 2, this AdaNAS reads version 1"):
+        artifacts.read_candidate(c)
+    (c / artifacts.CANDIDATE_RECORD).write_text(json.dumps({"spec": {}}))
+    with pytest.raises(artifacts.ArtifactError, match="expected an adanas.candidate artifact, found no format stamp"):
+        artifacts.read_candidate(c)

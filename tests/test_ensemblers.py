@@ -1,13 +1,12 @@
 """The weighted ensembler: the AdaNet objective by hand, each mixture-weight type, the fit."""
 
-import json
 import math
 
 import keras
 import numpy as np
 import pytest
 
-from adanas import config, ensemble, ensemblers, evaluate
+from adanas import artifacts, config, ensemble, ensemblers, evaluate
 from conftest import tiny_config_dict
 
 # Two members, two examples, two classes.
@@ -79,16 +78,16 @@ def test_weighted_selection_and_export(tmp_path, digits_dir):
     for spec in specs:
         train.train_candidate(spec, cfg.training, digits_dir, tmp_path / spec["name"])
         dirs.append(str(tmp_path / spec["name"]))
-    e0 = ensemble.select_step(cfg.search, 0, digits_dir, dirs[:1], dirs[:1], None, tmp_path / "e0")
-    e1 = ensemble.select_step(cfg.search, 1, digits_dir, dirs[1:], dirs[1:], tmp_path / "e0", tmp_path / "e1")
+    e0 = ensemble.select_step(cfg.search, 0, digits_dir, dirs[:1], None, tmp_path / "e0")
+    e1 = ensemble.select_step(cfg.search, 1, digits_dir, dirs[1:], tmp_path / "e0", tmp_path / "e1")
     assert e1["ensemble"]["size"] == 2 and e1["ensemble"]["ensembler"] == "weighted"
-    state = json.loads((tmp_path / "e1" / "ensemble.json").read_text())
+    state = artifacts.ensemble_record(tmp_path / "e1")
     w, b = np.asarray(state["mixture"]["weights"]), np.asarray(state["mixture"]["bias"])
     assert w.shape == (2, 10) and b.shape == (10,)
 
     report = evaluate.evaluate_step(digits_dir, tmp_path / "e1", tmp_path / "model", tmp_path / "report")
     assert report["logit_drift"] < 1e-3
-    model = keras.saving.load_model(tmp_path / "model" / "ensemble.keras")
+    model = keras.saving.load_model(artifacts.exported_model(tmp_path / "model"))
     assert model.get_layer("mixture").get_weights()[0].shape == (20, 10)
     assert [m["weight"] for m in report["members"]] == pytest.approx(list(w.mean(axis=1)))
     assert e0["ensemble"]["objective"] >= 0

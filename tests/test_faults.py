@@ -1,10 +1,8 @@
 """A candidate that fails does not fail its iteration; the iteration fails only if all do."""
 
-import json
-
 import pytest
 
-from adanas import config, ensemble, generators, train
+from adanas import artifacts, config, ensemble, generators, train
 from conftest import tiny_config_dict
 
 
@@ -20,18 +18,35 @@ def test_failed_candidates_are_recorded_and_skipped(digits_dir, tmp_path):
     dirs = []
     for spec in specs:
         out = tmp_path / spec["name"]
-        metrics = train.train_or_record_failure(spec, cfg.training, digits_dir, out)
-        dirs.append(str(out))
+        metrics = train.train_step(spec, cfg.training, digits_dir, out)
+        dirs.append(out)
         assert ("failed" in metrics) == ("fault" in spec["arch"])
-    broken = json.loads((tmp_path / "i0_c2" / "candidate.json").read_text())
+    broken, _ = artifacts.read_candidate(tmp_path / "i0_c2")
     assert broken["failed"]["type"] == "RuntimeError" and "injected fault" in broken["failed"]["message"]
-    nan = json.loads((tmp_path / "i0_c1" / "candidate.json").read_text())
+    nan, _ = artifacts.read_candidate(tmp_path / "i0_c1")
     assert nan["failed"]["type"] == "FloatingPointError" and "diverged" in nan["failed"]["message"]
 
-    entry = ensemble.select_step(cfg.search, 0, digits_dir, dirs, dirs, None, tmp_path / "e")
+    entry = ensemble.select_step(cfg.search, 0, digits_dir, dirs, None, tmp_path / "e")
     assert entry["chosen"] == "i0_c0"
     assert [f["name"] for f in entry["failed"]] == ["i0_c1", "i0_c2"]
     assert [c["name"] for c in entry["candidates"]] == ["i0_c0"]
 
     with pytest.raises(ValueError, match="every candidate failed .*i0_c1: FloatingPointError.*i0_c2: RuntimeError"):
-        ensemble.select_step(cfg.search, 0, digits_dir, dirs[1:], dirs[1:], None, tmp_path / "e2")
+        ensemble.select_step(cfg.search, 0, digits_dir, dirs[1:], None, tmp_path / "e2")
+
+
+def test_the_in_process_search_records_failed_candidates_as_the_dag_does(tmp_path, monkeypatch):
+    from adanas.search import run_search
+    report, _ = run_search(_cfg(boosting_iterations=1), tmp_path / "work")
+    assert report["ensemble_size"] == 1
+    assert report["iterations"][0]["failed"] == ["i0_c1", "i0_c2"]
+
+
+def test_a_task_given_an_accelerator_it_cannot_see_fails_instead_of_training_on_cpu(digits_dir, tmp_path):
+    cfg = config.from_dict(tiny_config_dict())
+    spec = generators.propose(cfg.search, 0, 0, None)[0]
+    # The failure is the task's (so the orchestrator's retry applies), not a failed candidate.
+    with pytest.raises(train.MissingAcceleratorError, match="asked for a GPU .* TensorFlow sees none"):
+        train.train_step(spec, cfg.training, digits_dir, tmp_path / "gpu", expected_accelerator="GPU")
+    assert not (tmp_path / "gpu").exists()
+    assert "failed" not in train.train_step(spec, cfg.training, digits_dir, tmp_path / "cpu")

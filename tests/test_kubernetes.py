@@ -37,6 +37,28 @@ def test_kubernetes_target_uses_extended_resources_node_selector_and_tolerations
         "accelerator"]["resourceType"] == "NVIDIA_L4"
 
 
+def test_kubernetes_target_puts_a_tpu_train_task_on_the_gke_tpu_pool(tmp_path):
+    cfg = config.load_config(CIFAR, [
+        "training.distribution=tpu", "resources.train.accelerator_type=TPU_V5_LITEPOD",
+        "resources.train.accelerator_count=4", "kubernetes=null",  # drop cifar10's GPU pool
+        "kubernetes.tpu_topology=2x2", "kubernetes.node_selector={cloud.google.com/gke-nodepool: tpu-v5e}"])
+    docs = list(yaml.safe_load_all(compile_pipeline(cfg, tmp_path / "k.yaml", "kubernetes").read_text()))
+    execs = docs[0]["deploymentSpec"]["executors"]
+    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    trains = [n for n in execs if n.startswith("exec-train-candidate")]
+    assert trains and set(platform) == set(trains)
+    for name in trains:
+        acc = execs[name]["container"]["resources"]["accelerator"]
+        assert acc["resourceType"] == "google.com/tpu" and acc["resourceCount"] == "4"
+        # GKE's TPU pool labels (generation, slice topology), merged with the user's selector.
+        assert platform[name]["nodeSelector"] == {"labels": {
+            "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+            "cloud.google.com/gke-tpu-topology": "2x2",
+            "cloud.google.com/gke-nodepool": "tpu-v5e"}}
+        assert platform[name]["tolerations"] == [{"key": "google.com/tpu", "operator": "Exists",
+                                                  "effect": "NoSchedule"}]
+
+
 def test_targets_and_accelerator_names_are_validated():
     with pytest.raises(ValueError, match="unknown target 'gke'; allowed: vertex, kubernetes"):
         build_pipeline(config.load_config(CIFAR), "gke")
@@ -47,7 +69,13 @@ def test_targets_and_accelerator_names_are_validated():
         config.load_config(CIFAR, ["kubernetes.tolerations=[{key: a, effect: Sometimes}]"])
 
 
-def test_kfp_submit_sends_the_run_to_the_kfp_api(tmp_path, capsys):
+def test_kfp_submit_sends_the_run_to_the_kfp_api(tmp_path, capsys, monkeypatch):
+    import kfp
+    flags = []
+    create = kfp.Client.create_run_from_pipeline_package
+    monkeypatch.setattr(kfp.Client, "create_run_from_pipeline_package",
+                        lambda self, *a, **k: flags.append(k["enable_caching"]) or create(self, *a, **k))
+
     def answer(path, query, body):
         if path.endswith("/experiments") and body is None:
             return 200, {"experiments": [], "total_size": 0}
@@ -74,4 +102,14 @@ def test_kfp_submit_sends_the_run_to_the_kfp_api(tmp_path, capsys):
     assert run["pipeline_spec"]["platform_spec"] == json.loads(json.dumps(compiled[1]))
     tasks = run["pipeline_spec"]["pipeline_spec"]["root"]["dag"]["tasks"]
     assert all(not t.get("cachingOptions", {}).get("enableCache") for t in tasks.values())
-    assert "submitted run run-7" in capsys.readouterr().out
+    # The run-level flag reaches the root DAG's tasks only: --no-cache is also compiled into
+    # every task, inside the conditions and loops too.
+    assert flags == [False]
+    for spec in (compiled[0], run["pipeline_spec"]["pipeline_spec"]):
+        dags = [c["dag"] for c in spec["components"].values() if "dag" in c]
+        nested = {name: t for dag in dags for name, t in dag["tasks"].items()}
+        assert any(name.startswith("train-candidate") for name in nested)
+        assert not any(t.get("cachingOptions", {}).get("enableCache") for t in nested.values())
+    out, err = capsys.readouterr()
+    assert "submitted run run-7" in out
+    assert "warning: image 'adanas' names no registry" in err and "kind load docker-image" in err

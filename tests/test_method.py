@@ -1,14 +1,13 @@
 """The paper's method: NASNet-A sizes, drop path, distillation losses, training options."""
 
-import json
 import math
 
 import keras
 import numpy as np
 import pytest
 
-from adanas import config, ensemble, generators, models, nasnet, train
-from conftest import tiny_config_dict, write_candidate
+from adanas import artifacts, config, ensemble, generators, models, nasnet, train
+from conftest import tiny_config_dict, write_candidate, write_dataset
 
 
 def softplus(z):
@@ -81,23 +80,17 @@ def test_distillation_loss_by_hand(ls, tau):
 
 
 def _dataset(tmp_path, n_train=4):
-    d = tmp_path / "dataset"
-    d.mkdir()
-    for split, n in (("train", n_train), ("validation", 2), ("test", 2)):
-        np.savez(d / f"{split}.npz", x=np.zeros((n, 2, 2, 1), np.uint8), y=np.arange(n) % 2)
-    return d
+    return write_dataset(tmp_path / "dataset", [0, 1], [0, 1], y_train=np.arange(n_train) % 2)
 
 
 def test_select_caches_the_teachers_of_each_distillation_mode(tmp_path):
     search = config.from_dict(tiny_config_dict()).search
     ds = _dataset(tmp_path)
     tr0, tr1 = np.arange(8.0).reshape(4, 2), -np.arange(8.0).reshape(4, 2) * 3
-    c0 = write_candidate(tmp_path / "c0", "i0_c0", [[2, 0], [0, 2]], [[2, 0], [0, 2]])
-    np.save(c0 / "logits_train.npy", tr0.astype(np.float32))
-    ensemble.select_step(search, 0, ds, [str(c0)], ["u0"], None, tmp_path / "e0")
-    c1 = write_candidate(tmp_path / "c1", "i1_c0", [[1, 0], [0, 1]], [[1, 0], [0, 1]])
-    np.save(c1 / "logits_train.npy", tr1.astype(np.float32))
-    ensemble.select_step(search, 1, ds, [str(c1)], ["u1"], tmp_path / "e0", tmp_path / "e1")
+    c0 = write_candidate(tmp_path / "c0", "i0_c0", [[2, 0], [0, 2]], [[2, 0], [0, 2]], train_logits=tr0)
+    ensemble.select_step(search, 0, ds, [c0], None, tmp_path / "e0")
+    c1 = write_candidate(tmp_path / "c1", "i1_c0", [[1, 0], [0, 1]], [[1, 0], [0, 1]], train_logits=tr1)
+    ensemble.select_step(search, 1, ds, [c1], tmp_path / "e0", tmp_path / "e1")
     np.testing.assert_allclose(train.read_teacher(tmp_path / "e0", "adaptive"), tr0)
     np.testing.assert_allclose(train.read_teacher(tmp_path / "e1", "born_again"), tr1)
     np.testing.assert_allclose(train.read_teacher(tmp_path / "e1", "adaptive"), (tr0 + tr1) / 2)
@@ -112,7 +105,7 @@ def test_distilling_candidate_trains_from_the_cached_teacher(digits_dir, tmp_pat
     first, second = generators.propose(cfg.search, 0, 0, None)
     m0 = train.train_candidate(first, cfg.training, digits_dir, tmp_path / "c0")
     assert not m0["distilled"] and (tmp_path / "c0" / "logits_train.npy").exists()
-    ensemble.select_step(cfg.search, 0, digits_dir, [str(tmp_path / "c0")], ["u"], None, tmp_path / "e0")
+    ensemble.select_step(cfg.search, 0, digits_dir, [tmp_path / "c0"], None, tmp_path / "e0")
     m1 = train.train_candidate(second, cfg.training, digits_dir, tmp_path / "c1", tmp_path / "e0")
     assert m1["distilled"] and np.isfinite(m1["train_loss"])
     # The saved model loads without our loss functions.
@@ -138,14 +131,15 @@ def test_optimizers_and_precision_options_train(digits_dir, tmp_path, optimizer,
         "max_iteration_steps": 2, "train_epochs": None, "batch_size": 8, "optimizer": optimizer,
         "use_bf16": optimizer == "adam", "use_xla": optimizer == "rmsprop", **extra}})
     spec = generators.propose(cfg.search, 0, 0, None)[0]
-    try:
-        metrics = train.train_candidate(spec, cfg.training, digits_dir, tmp_path)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    metrics = train.train_candidate(spec, cfg.training, digits_dir, tmp_path)
     assert np.isfinite(metrics["train_loss"])
-    assert np.load(tmp_path / "logits_test.npy").dtype == np.float32
-    info = json.loads((tmp_path / "candidate.json").read_text())
-    assert info["metrics"]["train_steps"] == 2
+    info, logits = artifacts.read_candidate(tmp_path)
+    assert logits["test"].dtype == np.float32 and info["metrics"]["train_steps"] == 2
+    # Under bf16 too, the saved model gives float32 logits, and the mixed-precision policy
+    # does not leak into what the process runs next.
+    saved = keras.saving.load_model(artifacts.candidate_model(tmp_path))
+    assert saved.output.dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_nasnet_candidate_trains_with_aux_head_and_drop_path(tmp_path):
@@ -155,8 +149,8 @@ def test_nasnet_candidate_trains_with_aux_head_and_drop_path(tmp_path):
     rng = np.random.default_rng(0)
     x = {s: rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8) for s in data.SPLITS}
     y = {s: rng.integers(0, 10, 32) for s in data.SPLITS}
-    data.save(data.Splits(x, y, 10, [str(i) for i in range(10)], "random"), AugmentationConfig(),
-              tmp_path / "data", "random")
+    data.write_splits(data.Splits(x, y, 10, [str(i) for i in range(10)], "random"),
+                      AugmentationConfig(), tmp_path / "data", "random")
     cfg = config.from_dict({"training": {"max_iteration_steps": 3, "train_epochs": None, "batch_size": 8}})
     spec = {"name": "n0", "family": "nasnet", "arch_str": "nasnet(1@48)", "seed": 0,
             "arch": {"cells_per_stack": 1, "penultimate_filters": 48, "use_aux_head": True}}

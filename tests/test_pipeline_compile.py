@@ -2,7 +2,8 @@
 
 import yaml
 
-from adanas import __version__, config
+from adanas import config
+from adanas.images import image_tag
 from pipelines.adanas_pipeline import compile_pipeline
 from conftest import ROOT
 
@@ -27,7 +28,7 @@ def test_dag_is_unrolled_with_a_parallel_for_per_iteration(tmp_path):
                    and spec["components"][t["componentRef"]["name"]].get("executorLabel"))
     # Each iteration: generate, train (in its loop), select; an evaluate in each place the
     # search can end: after iteration 0 or 1 (Else branches) or after the last.
-    assert names == sorted(["augment-data"] + [f"iteration-{i}-{s}" for i in range(3)
+    assert names == sorted(["prepare-dataset"] + [f"iteration-{i}-{s}" for i in range(3)
                                                for s in ("generate", "train", "select")]
                            + ["evaluate-ensemble"] * 3)
     loops = [t for _, _, t in tasks if "parameterIterator" in t]
@@ -54,27 +55,27 @@ def test_train_tasks_carry_accelerator_cpu_memory(tmp_path):
         assert res["accelerator"]["resourceType"] == "NVIDIA_L4"
         assert res["accelerator"]["resourceCount"] == "1"
         assert res["cpuLimit"] == 8.0 and res["memoryLimit"] == 32.0
-    other = execs["exec-augment-data"]["container"]["resources"]
+    other = execs["exec-prepare-dataset"]["container"]["resources"]
     assert "accelerator" not in other and other["cpuLimit"] == 4.0
     # GPU training runs in the GPU image; every other step in the CPU image.
     for name, e in execs.items():
         want = "adanas-gpu" if name.startswith("exec-train-candidate") else "adanas"
-        assert e["container"]["image"] == f"{want}:{__version__}", name
+        assert e["container"]["image"] == f"{want}:{image_tag()}", name
 
 
 def test_train_tasks_retry_as_configured(tmp_path):
     _, spec = _compile(tmp_path, overrides=["resources.train.retries=3"])
     retries = [t.get("retryPolicy") for _, _, t in _all_tasks(spec) if t["taskInfo"]["name"].endswith("-train")]
     assert retries and all(r["maxRetryCount"] == 3 for r in retries)
-    others = [t for _, _, t in _all_tasks(spec) if t["taskInfo"]["name"] == "augment-data"]
+    others = [t for _, _, t in _all_tasks(spec) if t["taskInfo"]["name"] == "prepare-dataset"]
     assert "retryPolicy" not in others[0]
 
 
 def test_image_repository_comes_from_config(tmp_path):
     _, spec = _compile(tmp_path, overrides=["image=europe-docker.pkg.dev/p/r/adanas"])
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {f"europe-docker.pkg.dev/p/r/adanas:{__version__}",
-                      f"europe-docker.pkg.dev/p/r/adanas-gpu:{__version__}"}
+    assert images == {f"europe-docker.pkg.dev/p/r/adanas:{image_tag()}",
+                      f"europe-docker.pkg.dev/p/r/adanas-gpu:{image_tag()}"}
 
 
 def test_default_config_compiles_without_accelerators(tmp_path):
@@ -103,3 +104,18 @@ def test_paper_configs_express_each_row_and_compile(tmp_path):
             assert cfg.resources.train.accelerator_type is not None
             trains = [e for n, e in spec["deploymentSpec"]["executors"].items() if "train-candidate" in n]
             assert len(trains) == iters
+
+
+def test_caching_is_per_task_or_the_same_everywhere(tmp_path):
+    """None: evaluate always reruns, the rest may come from the cache; False / True: every task
+    of every DAG (conditions, loops) off / on."""
+    for caching in (None, False, True):
+        cfg = config.load_config(ROOT / "pipelines" / "configs" / "cifar10.yaml", ["search.boosting_iterations=3"])
+        spec = yaml.safe_load(compile_pipeline(cfg, tmp_path / "p.yaml", caching=caching).read_text())
+        leaves = {name: task.get("cachingOptions", {}).get("enableCache", False)
+                  for _, name, task in _all_tasks(spec) if "executorLabel" in spec["components"][task["componentRef"]["name"]]}
+        assert sum(n.startswith("evaluate-ensemble") for n in leaves) == 3
+        assert sum(n.startswith("train-candidate") for n in leaves) == 3
+        for name, cached in leaves.items():
+            want = not name.startswith("evaluate-ensemble") if caching is None else caching
+            assert cached == want, (caching, name)

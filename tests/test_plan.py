@@ -1,20 +1,17 @@
 """When the search goes on: iteration count, early stopping margin, parameter budget."""
 
-import json
-
 import pytest
 
-from adanas import config, generators
+from adanas import artifacts, config, generators
 from conftest import tiny_config_dict
 
 
 def _record(tmp_path, improvement, params=(100,)):
     d = tmp_path / "ens"
-    d.mkdir(exist_ok=True)
     members = [{"spec": {"name": f"m{i}", "family": "cnn", "arch": {"num_layers": 1, "filters": 4}},
                 "metrics": {"params": p}} for i, p in enumerate(params)]
     history = [{"iteration": 0, "improvement": None}, {"iteration": 1, "improvement": improvement}]
-    (d / "ensemble.json").write_text(json.dumps({"members": members, "history": history}))
+    artifacts.write_ensemble(d, {"members": members, "history": history}, {}, {})
     return d
 
 
@@ -49,20 +46,20 @@ def test_should_continue_records_why_the_search_stopped(tmp_path, digits_dir):
     search = config.from_dict(tiny_config_dict(boosting_iterations=2)).search
     ens = _record(tmp_path, 0.5)
     assert generators.should_continue(search, 0, 2, ens, digits_dir) is False
-    assert json.loads((ens / "ensemble.json").read_text())["stopped"] == "done: 2 iterations"
+    assert artifacts.ensemble_record(ens)["stopped"] == "done: 2 iterations"
     with pytest.raises(ValueError, match="should not run"):
-        generators.candidates_for(search, 0, 2, ens, digits_dir)
+        generators.generate_step(search, 0, 2, ens, digits_dir)
 
 
 def test_generate_reuses_the_plan_select_recorded(tmp_path, digits_dir, monkeypatch):
     search = config.from_dict(tiny_config_dict(boosting_iterations=5, max_ensemble_params=10**6)).search
     ens = _record(tmp_path, 0.5)
     assert generators.should_continue(search, 0, 2, ens, digits_dir) is True
-    planned = json.loads((ens / "ensemble.json").read_text())["next"]["specs"]
+    planned = artifacts.ensemble_record(ens)["next"]["specs"]
     # The generate task must not build the candidates again to count their parameters ...
     monkeypatch.setattr(generators, "candidate_params", lambda *a: pytest.fail("rebuilt"))
-    assert generators.candidates_for(search, 0, 2, ens, digits_dir) == planned
+    assert generators.generate_step(search, 0, 2, ens, digits_dir) == planned
     assert all("params" in s for s in planned)
     # ... but a different search (or seed) plans afresh.
     other = config.from_dict(tiny_config_dict(boosting_iterations=5)).search
-    assert [s["name"] for s in generators.candidates_for(other, 0, 2, ens, digits_dir)] == ["i2_c0", "i2_c1"]
+    assert [s["name"] for s in generators.generate_step(other, 0, 2, ens, digits_dir)] == ["i2_c0", "i2_c1"]

@@ -1,12 +1,10 @@
 """Real Keras training of a candidate, and the exported ensemble."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
 
-from adanas import config, data, evaluate, generators, train
+from adanas import artifacts, config, evaluate, generators, train
 from conftest import tiny_config_dict
 
 
@@ -25,17 +23,16 @@ def trained(digits_dir, tmp_path_factory):
 def test_training_writes_model_logits_and_metrics(trained, digits_dir):
     cfg, cands = trained
     spec, folder, metrics = cands[0]
-    n_val = data.read_meta(digits_dir)["splits"]["validation"]
-    assert np.load(folder / "logits_validation.npy").shape == (n_val, 10)
-    info = json.loads((folder / "candidate.json").read_text())
+    n_val = artifacts.dataset_meta(digits_dir)["splits"]["validation"]
+    info, logits = artifacts.read_candidate(folder)
+    assert logits["validation"].shape == (n_val, 10)
     assert info["spec"] == spec and info["metrics"] == metrics
     assert metrics["train_steps"] == cfg.training.max_iteration_steps
     assert metrics["params"] > 0 and metrics["train_seconds"] > 0
     assert 0.0 <= metrics["test_error"] <= 1.0 and np.isfinite(metrics["validation_loss"])
-    model = keras.saving.load_model(folder / "model.keras")
-    x, _ = data.read_split(digits_dir, "validation")
-    np.testing.assert_allclose(model.predict(x, verbose=0), np.load(folder / "logits_validation.npy"),
-                               atol=1e-4)
+    model = keras.saving.load_model(artifacts.candidate_model(folder))
+    x, _ = artifacts.dataset_split(digits_dir, "validation")
+    np.testing.assert_allclose(model.predict(x, verbose=0), logits["validation"], atol=1e-4)
 
 
 def test_one_training_step_changes_the_weights(digits_dir, tmp_path):
@@ -46,7 +43,7 @@ def test_one_training_step_changes_the_weights(digits_dir, tmp_path):
     before = models.build_model(spec, (8, 8, 1), 10, 0.0).get_weights()
     one = config.from_dict({**tiny_config_dict(), "training": {"max_iteration_steps": 1, "train_epochs": None}})
     train.train_candidate(spec, one.training, digits_dir, tmp_path)
-    after = keras.saving.load_model(tmp_path / "model.keras").get_weights()
+    after = keras.saving.load_model(artifacts.candidate_model(tmp_path)).get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(before, after) if a.shape == b.shape)
 
 
@@ -60,8 +57,9 @@ def test_training_is_deterministic(trained, digits_dir, tmp_path):
 
 def test_exported_ensemble_predicts_the_mean_of_members(trained, digits_dir, tmp_path):
     _, cands = trained
-    x, _ = data.read_split(digits_dir, "test")
-    evaluate.export_ensemble([str(f) for _, f, _ in cands], (8, 8, 1), tmp_path / "e.keras")
+    x, _ = artifacts.dataset_split(digits_dir, "test")
+    evaluate.export_ensemble([artifacts.candidate_model(f) for _, f, _ in cands], (8, 8, 1),
+                             tmp_path / "e.keras")
     model = keras.saving.load_model(tmp_path / "e.keras")
     want = np.mean([np.load(f / "logits_test.npy") for _, f, _ in cands], axis=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-4)

@@ -22,7 +22,7 @@ def test_keras_builder_family_grows_named_keys_and_trains(digits_dir, tmp_path):
     assert [s["arch"] for s in later] == [{"layers": 3, "units": 8}, {"layers": 2, "units": 12}]
     metrics = train.train_candidate(first[0], cfg.training, digits_dir, tmp_path / "c")
     assert metrics["params"] == (64 * 8 + 8) + (8 * 10 + 10)   # 8x8x1 pixels -> 8 -> 10
-    entry = ensemble.select_step(cfg.search, 0, digits_dir, [str(tmp_path / "c")], ["u"], None, tmp_path / "e")
+    entry = ensemble.select_step(cfg.search, 0, digits_dir, [tmp_path / "c"], None, tmp_path / "e")
     assert entry["chosen"] == "i0_c0"
 
 

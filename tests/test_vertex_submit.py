@@ -11,14 +11,16 @@ import pytest
 import yaml
 from google.auth.credentials import AnonymousCredentials
 
-from adanas import config
-from pipelines import vertex
+from adanas import config, images
+from pipelines import cli, vertex
 from pipelines.adanas_pipeline import compile_pipeline
 from conftest import ROOT
 from standin import StandIn
 
 PROJECT, REGION, JOB_ID = "test-project", "us-central1", "adanas-test-1"
 PROJECT_NUMBER = "123456789"
+REGISTRY = "us-central1-docker.pkg.dev/test-project/adanas/adanas"
+CIFAR = ROOT / "pipelines" / "configs" / "cifar10.yaml"
 
 
 def _routes():
@@ -35,7 +37,7 @@ def _routes():
 
 @pytest.fixture
 def template(tmp_path):
-    cfg = config.load_config(ROOT / "pipelines" / "configs" / "cifar10.yaml")
+    cfg = config.load_config(CIFAR, [f"image={REGISTRY}"])
     return compile_pipeline(cfg, tmp_path / "p.yaml")
 
 
@@ -142,3 +144,116 @@ def test_submit_adds_the_run_to_an_experiment(template, monkeypatch):
     assert calls.index(("POST", f"/v1/{store}/contexts")) < job_post < link
     (added,) = [r["body"] for r in server.requests if r["path"].endswith(":addContextChildren")]
     assert added == {"childContexts": [f"{store}/contexts/{JOB_ID}"]}
+
+
+# --- through the `adanas submit` command ------------------------------------------------------
+
+def _all_tasks(spec):
+    """name -> task for every task of every DAG (root, conditions, loops)."""
+    dags = [spec["root"]["dag"]] + [c["dag"] for c in spec["components"].values() if "dag" in c]
+    return {name: task for dag in dags for name, task in dag["tasks"].items()}
+
+
+def _cached(task):
+    # Protobuf JSON leaves out a false enableCache: {} reads as off.
+    return task.get("cachingOptions", {}).get("enableCache", False)
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    """The stand-in, with the bucket look-up and the credentials that `adanas submit` needs."""
+    from google.cloud.aiplatform.utils import resource_manager_utils
+    monkeypatch.setattr(resource_manager_utils, "get_project_number", lambda *a, **k: PROJECT_NUMBER)
+    init = vertex.init_aiplatform
+    monkeypatch.setattr(vertex, "init_aiplatform",
+                        lambda project, region, credentials=None, api_endpoint=None:
+                        init(project, region, AnonymousCredentials(), api_endpoint))
+    with StandIn(_routes()) as server:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+        yield server
+
+
+def _submit(server, *args):
+    return cli.main(["submit", "--project", PROJECT, "--region", REGION, "--pipeline-root",
+                     "gs://my-bucket/adanas", "--job-id", JOB_ID, "--api-endpoint", server.url, *args])
+
+
+def _sent_spec(server):
+    (post,) = [r for r in server.requests if r["method"] == "POST"]
+    return post["body"]["pipelineSpec"]
+
+
+@pytest.mark.parametrize("flag", [None, "--cache", "--no-cache"])
+def test_cache_flags_mean_what_they_say_on_vertex(flag, tmp_path, standin, capsys):
+    """No flag: the compiled per-task settings go out unchanged (evaluate never cached);
+    --cache / --no-cache: aiplatform writes the setting into every task of every DAG."""
+    cfg = config.load_config(CIFAR, [f"image={REGISTRY}", "search.boosting_iterations=2"])
+    template = compile_pipeline(cfg, tmp_path / "p.yaml")
+    compiled = _all_tasks(yaml.safe_load(template.read_text()))
+    assert _submit(standin, "--template", str(template), *([flag] if flag else [])) == 0
+    sent = _all_tasks(_sent_spec(standin))
+    assert set(sent) == set(compiled)
+    evaluate = [n for n in sent if n.startswith("evaluate-ensemble")]
+    train = [n for n in sent if n.startswith("train-candidate")]
+    assert len(evaluate) == 2 and len(train) == 2           # in the If/Else branches and loops
+    if flag is None:
+        assert {n: _cached(t) for n, t in sent.items()} == {n: _cached(t) for n, t in compiled.items()}
+        assert not any(_cached(sent[n]) for n in evaluate) and all(_cached(sent[n]) for n in train)
+    else:
+        assert {_cached(t) for t in sent.values()} == {flag == "--cache"}
+    assert f"pipelineJobs/{JOB_ID}" in capsys.readouterr().out
+
+
+def test_no_cache_from_a_config_compiles_and_sends_every_task_uncached(tmp_path, standin):
+    out = tmp_path / "p.yaml"
+    assert _submit(standin, "--config", str(CIFAR), "--set", f"image={REGISTRY}", "--output", str(out),
+                   "--no-cache") == 0
+    assert not any(_cached(t) for t in _all_tasks(yaml.safe_load(out.read_text())).values())
+    assert not any(_cached(t) for t in _all_tasks(_sent_spec(standin)).values())
+
+
+def test_submit_refuses_an_image_without_a_registry_before_compiling(tmp_path, standin, monkeypatch, capsys):
+    """`image: adanas` would make Vertex AI pull docker.io/library/adanas: refused up front."""
+    import pipelines.adanas_pipeline as pipeline
+
+    def no_compile(*a, **k):
+        raise AssertionError("compiled")
+    monkeypatch.setattr(pipeline, "compile_pipeline", no_compile)
+    out = tmp_path / "p.yaml"
+    assert _submit(standin, "--config", str(CIFAR), "--output", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "image: the config's `image` names no registry for 'adanas'" in err
+    assert "docker.io/library/adanas" in err
+    assert "--set image=REGION-docker.pkg.dev/PROJECT/REPO/adanas" in err
+    assert "make push IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/adanas" in err
+    assert not out.exists() and standin.requests == []
+
+
+def test_submit_refuses_a_compiled_pipeline_whose_images_have_no_registry(tmp_path, standin, capsys):
+    template = compile_pipeline(config.load_config(CIFAR, ["image=me/adanas"]), tmp_path / "p.yaml")
+    assert _submit(standin, "--template", str(template)) == 2
+    err = capsys.readouterr().err
+    assert f"the compiled pipeline {template}" in err
+    assert f"'me/adanas-gpu:{images.image_tag()}' (pulled as docker.io/me/adanas-gpu:" in err
+    assert "--set image=REGION-docker.pkg.dev/PROJECT/REPO/adanas" in err
+    assert standin.requests == []
+
+
+def test_template_images_include_custom_job_workers(tmp_path):
+    cfg = config.load_config(CIFAR, [f"image={REGISTRY}", "resources.custom_job.enabled=true",
+                                     "resources.custom_job.machine_type=a2-highgpu-1g"])
+    used = vertex.template_images(compile_pipeline(cfg, tmp_path / "p.yaml"))
+    assert used == sorted({cfg.image_uri(), cfg.train_image_uri()})
+    assert cfg.train_image_uri() == images.image_ref(REGISTRY, "gpu")
+
+
+def test_shipped_accelerator_configs_retry_their_training():
+    """Long GPU/TPU tasks (up to ~36 hours in the paper configs) must survive a preemption."""
+    configs = sorted((ROOT / "pipelines" / "configs").rglob("*.yaml"))
+    with_accelerators = 0
+    for path in configs:
+        cfg = config.load_config(path)
+        if cfg.resources.train.accelerator_type:
+            with_accelerators += 1
+            assert cfg.resources.train.retries >= 1, path.relative_to(ROOT)
+    assert with_accelerators >= 10

@@ -1,6 +1,5 @@
 """Evaluate step: exports the final ensemble as one Keras model and reports the search."""
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 
@@ -11,29 +10,18 @@ def evaluate_ensemble(dataset: Input[Dataset], ensemble: Input[Model],
 
     Args:
         dataset: the Dataset artifact.
-        ensemble: the last select step's ensemble.
-        exported_model: ensemble.keras (raw images in, mean member logits out).
+        ensemble: the last select step's ensemble (it carries its members' models).
+        exported_model: ensemble.keras (raw images in, combined member logits out).
         report: report.json and report.md (per-iteration table).
         metrics: final test error/accuracy, size, params, best single candidate's test error.
     """
-    import json
-
-    from kfp.dsl import Model as ArtifactOfUri
-
     from adanas import evaluate
+    from components.glue import log_metrics
 
-    result = evaluate.evaluate_step(dataset.path, ensemble.path, exported_model.path,
-                                    report.path, to_path=lambda uri: ArtifactOfUri(uri=uri).path)
-    for key in ("test_error", "test_accuracy", "test_loss", "ensemble_size", "total_params",
-                "task_hours", "accelerator_hours"):
-        metrics.log_metric(key, result[key])
-    metrics.log_metric("best_single_test_error", result["best_single_candidate"]["test_error"])
-    for i, it in enumerate(result["iterations"]):
-        metrics.log_metric(f"iteration_{i}_test_error", it["test_error"])
-    # Metrics live in metadata; a file at their path lets kfp.local's cache reuse this task.
-    with open(metrics.path, "w") as f:
-        json.dump(metrics.metadata, f)
-
-
-def make(image: str):
-    return dsl.component(evaluate_ensemble, base_image=image, install_kfp_package=False)
+    result = evaluate.evaluate_step(dataset.path, ensemble.path, exported_model.path, report.path)
+    log_metrics(metrics, {
+        **{k: result[k] for k in ("test_error", "test_accuracy", "test_loss", "ensemble_size",
+                                  "total_params", "task_hours", "accelerator_hours")},
+        "best_single_test_error": result["best_single_candidate"]["test_error"],
+        **{f"iteration_{i}_test_error": it["test_error"] for i, it in enumerate(result["iterations"])},
+    })

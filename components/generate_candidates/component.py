@@ -1,6 +1,5 @@
 """Generate step: G(f_{t-1}), the candidate specs of one AdaNet iteration."""
 
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Model
 
 
@@ -21,12 +20,8 @@ def generate_candidates(search: str, seed: int, iteration: int, dataset: Input[D
     import json
 
     from adanas import config, generators
+    from components.glue import path_or_none
 
-    specs = generators.candidates_for(
-        config.section_from_json("search", search), seed, iteration,
-        None if previous_ensemble is None else previous_ensemble.path, dataset.path)
+    specs = generators.generate_step(config.section_from_json("search", search), seed, iteration,
+                                     path_or_none(previous_ensemble), dataset.path)
     return [json.dumps(s) for s in specs]
-
-
-def make(image: str):
-    return dsl.component(generate_candidates, base_image=image, install_kfp_package=False)

@@ -1,0 +1,30 @@
+"""Scores of logits against integer labels (NumPy only): what training reports, selection
+minimises and evaluation prints are computed by these few functions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean softmax cross-entropy (natural log) of integer labels."""
+    lp = log_softmax(np.asarray(logits, dtype=np.float64))
+    return float(-lp[np.arange(len(labels)), labels].mean())
+
+
+def error_rate(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((np.argmax(logits, axis=-1) != labels).mean())
+
+
+def objective(logits: np.ndarray, labels: np.ndarray, name: str) -> float:
+    """What selection minimises: `validation_loss` (cross-entropy) or `validation_error`."""
+    if name == "validation_loss":
+        return cross_entropy(logits, labels)
+    if name == "validation_error":
+        return error_rate(logits, labels)
+    raise ValueError(f"unknown objective {name!r}")
