@@ -98,6 +98,7 @@ bench: $(BENCH_STAMP)  ## run every benchmark (about an hour on 2 cores); rewrit
 	$(PY) benchmarks/claims.py --write BENCHMARKS.md
 	$(PY) benchmarks/training_loop.py --write BENCHMARKS.md
 	$(PY) benchmarks/augmentation.py --write BENCHMARKS.md
+	$(PY) benchmarks/student.py --write BENCHMARKS.md
 
 bench-quick: $(BENCH_STAMP)  ## a few-minute smoke run of every benchmark (prints tables, writes nothing)
 	$(PY) benchmarks/quality.py --quick
@@ -107,6 +108,7 @@ bench-quick: $(BENCH_STAMP)  ## a few-minute smoke run of every benchmark (print
 	$(PY) benchmarks/claims.py --quick
 	$(PY) benchmarks/training_loop.py --scale 0.2 --rounds 1
 	$(PY) benchmarks/augmentation.py --batches 5 --rounds 1 --no-all-cores
+	$(PY) benchmarks/student.py --quick
 
 clean:  ## remove build outputs and local runs (keeps .venv)
 	rm -rf build runs .pytest_cache

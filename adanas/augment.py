@@ -62,8 +62,9 @@ def augment_fn(policy: dict[str, Any], image_shape) -> Any:
 
 
 def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, Any],
-                     seed: int, teacher=None, outputs: int = 1) -> tf.data.Dataset:
-    """Shuffled, augmented, batched, repeated training data.
+                     seed: int, teacher=None, outputs: int = 1, skip: int = 0) -> tf.data.Dataset:
+    """Shuffled, augmented, batched, repeated training data; `skip` examples of the stream left
+    out at its start (a training resumed from a checkpoint carries on where it was).
 
     Targets are one-hot labels, or [one-hot | teacher logits] ([N, 2C]) when `teacher` (cached
     logits of the un-augmented example, one row per training example) is given; repeated per
@@ -72,6 +73,8 @@ def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, 
     columns = (x, y) if teacher is None else (x, y, np.asarray(teacher, np.float32))
     examples = tf.data.Dataset.from_tensor_slices(columns)
     examples = examples.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).repeat()
+    if skip:
+        examples = examples.skip(skip)
     if policy["policy"] == "none":
         # Nothing per example: batch first, so the input pipeline costs next to nothing.
         ds = examples.batch(batch_size, drop_remainder=True)
@@ -79,6 +82,8 @@ def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, 
     else:
         aug = augment_fn(policy, x.shape[1:])
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        if skip:
+            seeds = seeds.skip(skip)
         ds = tf.data.Dataset.zip(examples, seeds).map(
             lambda ex, s: (aug(tf.cast(ex[0], tf.float32), s), *ex[1:]),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

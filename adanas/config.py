@@ -215,6 +215,24 @@ class NasnetArch:
     def describe(self) -> str:
         return f"nasnet({self.cells_per_stack}@{self.penultimate_filters})"
 
+    def check_image_shape(self, image_shape, path: str = "search.architecture") -> None:
+        """Each reduction cell halves the feature map (rounding up), and the auxiliary head,
+        after the second reduction, pools 5x5 windows: both need images large enough."""
+        side = size = min(int(image_shape[0]), int(image_shape[1]))
+        after_second = None
+        for k in range(1, self.num_reduction_layers + 1):
+            _check(size >= 2, f"{path}.num_reduction_layers",
+                   f"{self.num_reduction_layers} reductions on {image_shape[0]}x{image_shape[1]} "
+                   f"images: reduction {k} would halve a {size}x{size} feature map; use at most {k - 1}")
+            size = -(-size // 2)
+            if k == 2:
+                after_second = size
+        if self.use_aux_head and after_second is not None:
+            _check(after_second >= 5, f"{path}.use_aux_head",
+                   f"the auxiliary head pools 5x5 windows of the {after_second}x{after_second} "
+                   f"feature map after the second reduction ({side}-pixel images need at least "
+                   f"17); set it false for images this small")
+
 
 # The built-in families (adanas.models.FAMILIES builds them) and generators
 # (adanas.generators.GENERATORS); `keras` and `package.module:function` generators come on top.
@@ -310,6 +328,18 @@ class AugmentationConfig:
         _check(0.0 <= self.randaugment_magnitude <= 1.0, f"{path}.randaugment_magnitude",
                f"must be in [0, 1], got {self.randaugment_magnitude}")
 
+    def check_image_shape(self, image_shape, path: str = "augmentation") -> None:
+        """Rules that need the images' [H, W, C] (adanas.preflight checks them before any
+        compute when the dataset's shape is known; the prepare step checks them again)."""
+        if self.policy == "none":
+            return
+        h, w = int(image_shape[0]), int(image_shape[1])
+        side = min(h, w)
+        _check(self.cutout <= side, f"{path}.cutout", f"cutout {self.cutout} is larger than "
+               f"the {h}x{w} images; use at most {side} (0 turns it off)")
+        _check(self.pad_crop < side, f"{path}.pad_crop", f"pad_crop {self.pad_crop} must be "
+               f"smaller than the image side {side} (0 turns it off)")
+
 
 @dataclass(frozen=True, config=_SCHEMA)
 class GrowthConfig:
@@ -355,6 +385,10 @@ class SearchConfig:
         "objective (adanas.ensemblers). `caruana`: greedy selection with replacement from every "
         "subnetwork trained so far (Caruana et al. 2004); ensemble_strategies do not apply")
     caruana_rounds: Int = Field(20, description="`caruana`: greedy selection rounds")
+    return_best: Bool = Field(True, description="return the best on validation of: the grown "
+                              "ensemble, (with `mean`) the ensemble without its earliest members, "
+                              "and the best single subnetwork trained, so the result is never "
+                              "worse than one tower; false: always the grown ensemble (the paper's)")
     early_stopping_margin: Float | None = Field(None, description="stop the search after an "
                                                 "iteration that lowered the objective by less "
                                                 "than this; null = never")
@@ -448,9 +482,13 @@ class TrainingConfig:
     clip_gradients: Float = Field(5.0, description="global-norm gradient clipping; 0 = off")
     knowledge_distillation: Literal["none", "born_again", "adaptive"] = Field(
         "none", description="distillation from the ensemble so far (iteration > 0): "
-        "`born_again` learns from the last member's logits, `adaptive` from the whole "
-        "ensemble's. The teacher logits are cached per training example, so a step costs the "
-        "same however large the ensemble is")
+        "`born_again` learns from the last member added, `adaptive` from the whole ensemble "
+        "(see distillation_teacher)")
+    distillation_teacher: Literal["live", "cached"] = Field(
+        "live", description="`live` (the paper's): the frozen teacher runs inside each training "
+        "step on the same augmented batch as the student, so a step costs more as the ensemble "
+        "grows; `cached`: teacher logits computed once per un-augmented training example by the "
+        "select step, a constant step cost, but the teacher sees other images than the student")
     distillation_temperature: Float = Field(1.0, description="softmax temperature of "
                                             "distillation; 1 = the original (no temperature)")
     distribution: Literal["none", "mirrored", "tpu"] = Field(
@@ -464,6 +502,11 @@ class TrainingConfig:
     use_bf16: Bool = Field(False, description="mixed precision (bfloat16 compute, float32 "
                            "weights and logits)")
     use_xla: Bool = Field(False, description="jit_compile the train step")
+    tensorboard: Bool = Field(False, description="write each candidate's training and validation "
+                              "curves per epoch for TensorBoard: into the train task's "
+                              "`tensorboard` output (`tensorboard --logdir` a local run's folder) "
+                              "and, on a Vertex AI CustomJob with a TensorBoard instance, where "
+                              "AIP_TENSORBOARD_LOG_DIR points (costs one validation pass per epoch)")
 
     def validate(self, path: str) -> None:
         p = f"{path}."
@@ -669,6 +712,185 @@ class KubernetesConfig:
         return {**derived, **self.node_selector}
 
 
+# --- export: servable models, a distilled student, Model Registry --------------------------------
+
+# Vertex AI's prebuilt TensorFlow 2 prediction image (TF Serving) for CPUs. Its newest TensorFlow
+# is 2.15 (aiplatform 2.7.0's constants.prediction lists tf2-cpu.2-1 .. 2-15); the framework
+# version is pinned by the repository name, and Vertex AI serves its prebuilt images by the
+# `latest` tag only ("Using image names without the latest tag isn't supported").
+DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+_PREBUILT_PREDICTION_RE = re.compile(r"^(us|europe|asia)-docker\.pkg\.dev/vertex-ai(-restricted)?/prediction/(?P<image>[^:@]+)(?P<ref>[:@].*)?$")
+_LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_MODEL_RE = re.compile(r"^(projects/[^/]+/locations/[^/]+/models/)?[a-zA-Z0-9_-]+(@[a-zA-Z0-9_-]+)?$")
+# Labels the register step sets itself (adanas.registry).
+RESERVED_LABEL_PREFIX = "adanas_"
+
+
+def _family_arch(family: str, architecture: dict[str, Any], builder: str | None, path: str) -> Any:
+    """A family name, its architecture overrides and (family `keras`) builder, checked."""
+    families = [*FAMILY_ARCHITECTURES, "keras"]
+    _check(family in families, f"{path}.family", f"unknown family {family!r}; allowed: {', '.join(families)}")
+    _check((builder is not None) == (family == "keras"), f"{path}.builder",
+           "is required with family 'keras' (package.module:function) and only then")
+    if builder is not None:
+        _importable(builder, f"{path}.builder")
+        try:
+            json.dumps(architecture)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{path}.architecture", f"must be plain YAML values: {e}") from None
+        return dict(architecture)
+    return parse_dataclass(FAMILY_ARCHITECTURES[family], architecture, f"{path}.architecture")
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class StudentConfig:
+    """One network distilled from the final ensemble (adanas.student)."""
+    family: Str = Field("cnn", description="the student's family, as search.family: `cnn`, "
+                        "`dnn`, `nasnet`, or `keras` (with builder)")
+    architecture: Mapping = Field(default_factory=dict, description="overrides of the family's "
+                                  "default architecture, as search.architecture")
+    builder: Str | None = Field(None, description="family `keras`: 'package.module:function', "
+                                "as search.builder")
+    epochs: Int = Field(10, description="training epochs over the training split; the "
+                        "optimizer, learning rate schedule, batch size, label smoothing and "
+                        "weight decay are training's")
+    temperature: Float = Field(2.0, description="softmax temperature of the ensemble's soft "
+                               "targets; the loss is CE_ls(labels, s) + T^2 CE(softmax(t/T), "
+                               "s/T), the search's distillation loss")
+
+    def validate(self, path: str) -> None:
+        self.arch(path)
+        _check(self.epochs >= 1, f"{path}.epochs", f"must be >= 1, got {self.epochs}")
+        _check(self.temperature > 0, f"{path}.temperature", f"must be > 0, got {self.temperature}")
+
+    def arch(self, path: str = "export.student") -> Any:
+        return _family_arch(self.family, self.architecture, self.builder, path)
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class RegistryConfig:
+    """Vertex AI Model Registry (vertex target only): the exported ensemble's SavedModel,
+    uploaded by the register-model step (adanas.registry)."""
+    display_name: Str | None = Field(None, description="the model's display name; null = the "
+                                     "pipeline's name")
+    serving_container_image: Str = Field(
+        DEFAULT_SERVING_IMAGE, description="the serving image, with a tag or digest. Vertex AI's "
+        "prebuilt TensorFlow images serve the SavedModel as is; they exist by the `latest` tag "
+        "only, their TensorFlow version is in the name (tf2-cpu.2-15, tf2-gpu.2-15)")
+    labels: Annotated[dict[str, Str], Strict()] = Field(
+        default_factory=dict, description="labels of the model (and endpoint), beside the ones "
+        "the step sets: adanas_run (the pipeline run) and adanas_test_error_bp (test error in "
+        "basis points)")
+    parent_model: Str | None = Field(None, description="upload as a new version of this model "
+                                     "(projects/P/locations/L/models/ID, or the ID); null = a "
+                                     "new model")
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        _check(self.display_name is None or 0 < len(self.display_name) <= 128, p + "display_name",
+               "must be 1 to 128 characters")
+        image = self.serving_container_image
+        last = image.rsplit("/", 1)[-1]
+        _check(":" in last or "@" in last, p + "serving_container_image",
+               f"got {image!r}; name a tag or digest (e.g. {DEFAULT_SERVING_IMAGE})")
+        prebuilt = _PREBUILT_PREDICTION_RE.match(image)
+        if prebuilt:
+            _check(prebuilt["image"].startswith("tf") and prebuilt["ref"] == ":latest",
+                   p + "serving_container_image",
+                   f"got {image!r}; the model is a TensorFlow SavedModel: use a prebuilt TensorFlow "
+                   f"image (tf2-cpu.2-15, tf2-gpu.2-15), by the `latest` tag, the only one Vertex "
+                   f"AI serves prebuilt images by")
+        _check(len(self.labels) <= 62, p + "labels", "at most 62 labels (64 with the step's own)")
+        for key, value in self.labels.items():
+            _check(bool(_LABEL_KEY_RE.match(key)), f"{p}labels.{key}",
+                   "a label key is 1-63 lowercase letters, digits, '_' or '-', starting with a letter")
+            _check(not key.startswith(RESERVED_LABEL_PREFIX), f"{p}labels.{key}",
+                   f"keys starting with {RESERVED_LABEL_PREFIX!r} are set by the register step")
+            _check(bool(_LABEL_VALUE_RE.match(value)), f"{p}labels.{key}",
+                   f"got {value!r}; a label value is up to 63 lowercase letters, digits, '_' or '-'")
+        _check(self.parent_model is None or bool(_MODEL_RE.match(self.parent_model)),
+               p + "parent_model", f"got {self.parent_model!r}; expected "
+               f"projects/PROJECT/locations/LOCATION/models/ID or a model ID")
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class EndpointConfig:
+    """Deploys the registered model to a new Vertex AI endpoint (online prediction)."""
+    display_name: Str | None = Field(None, description="the endpoint's display name; null = "
+                                     "the model's")
+    machine_type: Str = Field("n1-standard-2", description="machine of each serving replica")
+    min_replica_count: Int = Field(1, description="replicas always running (billed while "
+                                   "deployed)")
+    max_replica_count: Int = Field(1, description="autoscaling limit")
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        _check(self.display_name is None or 0 < len(self.display_name) <= 128, p + "display_name",
+               "must be 1 to 128 characters")
+        _check(bool(_MACHINE_TYPE_RE.match(self.machine_type)), p + "machine_type",
+               f"got {self.machine_type!r}; expected a machine type such as n1-standard-2")
+        _check(self.min_replica_count >= 1, p + "min_replica_count",
+               f"must be >= 1, got {self.min_replica_count}")
+        _check(self.max_replica_count >= self.min_replica_count, p + "max_replica_count",
+               f"must be >= min_replica_count ({self.min_replica_count}), got {self.max_replica_count}")
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class ExportConfig:
+    """What happens after the evaluate step (which always exports ensemble.keras and a
+    SavedModel): a distilled student, registration in Vertex AI, an endpoint. Each is off
+    while null."""
+    student: StudentConfig | None = Field(None, description="train one network on the final "
+                                          "ensemble's soft targets and report both side by "
+                                          "side; null = off, {} = the defaults")
+    model_registry: RegistryConfig | None = Field(None, description="vertex target only: upload "
+                                                  "the ensemble's SavedModel to Vertex AI Model "
+                                                  "Registry; null = off")
+    endpoint: EndpointConfig | None = Field(None, description="deploy the registered model to "
+                                            "a new endpoint (needs model_registry); null = off")
+
+    def validate(self, path: str) -> None:
+        _check(self.endpoint is None or self.model_registry is not None, f"{path}.endpoint",
+               "deploys the registered model: set export.model_registry too")
+
+
+_PRICE_KEYS = ("vcpu", "memory_gb")
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class CostConfig:
+    """What `adanas estimate` (adanas.cost) assumes where its own tables do not fit. Read by the
+    command line only: no pipeline task sees this section, so it never invalidates a cache."""
+    prices: Annotated[dict[str, Float], Strict()] = Field(
+        default_factory=dict, description="USD per hour, over adanas.cost's table of approximate "
+        "us-central1 on-demand list prices: a Vertex AI accelerator name (per accelerator-hour, "
+        "e.g. NVIDIA_TESLA_A100), a machine type (per machine-hour, accelerators included for "
+        "a2/a3/g2/ct* types, e.g. a2-highgpu-4g), `vcpu` (per vCPU-hour) or `memory_gb` (per "
+        "GB-hour) of a pipeline task's cpu_limit and memory_limit")
+    images_per_second: Float | None = Field(
+        None, description="training throughput (images/s) of search.architecture, the base "
+        "architecture, in one train task on resources.train's accelerators (or CPUs); other "
+        "architectures scale by their relative compute. null = adanas.cost's table of measured "
+        "and published figures")
+    other_task_minutes: Float = Field(
+        3.0, description="assumed minutes of each task that does not train (prepare, generate, "
+        "select, evaluate), priced at resources.default")
+
+    def validate(self, path: str) -> None:
+        p = f"{path}."
+        for key, value in self.prices.items():
+            _check(key in _PRICE_KEYS or key in VERTEX_ACCELERATORS or bool(_MACHINE_TYPE_RE.match(key)),
+                   f"{p}prices.{key}", f"unknown price key; use a Vertex AI accelerator name "
+                   f"({', '.join(VERTEX_ACCELERATORS[:3])}, ...), a machine type (a2-highgpu-1g), "
+                   f"or one of {', '.join(_PRICE_KEYS)}")
+            _check(value >= 0, f"{p}prices.{key}", f"must be >= 0 (USD per hour), got {value}")
+        _check(self.images_per_second is None or self.images_per_second > 0,
+               p + "images_per_second", f"must be > 0 or null, got {self.images_per_second}")
+        _check(self.other_task_minutes >= 0, p + "other_task_minutes",
+               f"must be >= 0, got {self.other_task_minutes}")
+
+
 @dataclass(frozen=True, config=_SCHEMA)
 class Config:
     name: Str = Field("adanas", description="the pipeline's name: lowercase letters, digits "
@@ -693,6 +915,12 @@ class Config:
     kubernetes: Annotated[KubernetesConfig, _NULL_IS_DEFAULTS] = Field(
         default_factory=KubernetesConfig, description="the kubernetes compile target only: how "
         "train pods reach the accelerator node pool")
+    export: Annotated[ExportConfig, _NULL_IS_DEFAULTS] = Field(
+        default_factory=ExportConfig, description="after the search: a distilled student, "
+        "Vertex AI Model Registry, an endpoint")
+    cost: Annotated[CostConfig, _NULL_IS_DEFAULTS] = Field(
+        default_factory=CostConfig, description="assumptions of `adanas estimate` and `adanas "
+        "submit --max-cost`: price and throughput overrides (adanas.cost)")
 
     def validate(self, path: str) -> None:
         _check(bool(_NAME_RE.match(self.name)) and len(self.name) <= 100, "name",
@@ -763,6 +991,9 @@ def check_target(cfg: Config, target: str) -> None:
         _check(not job.enabled, "resources.custom_job.enabled",
                "Vertex AI CustomJobs exist on the vertex target only; on Kubernetes a train pod "
                "gets resources.train's accelerators (set enabled: false)")
+        _check(cfg.export.model_registry is None, "export.model_registry",
+               "Vertex AI Model Registry is on the vertex target only (set it to null for "
+               "kubernetes; the exported SavedModel serves with TF Serving as is)")
         if _is_tpu(acc):
             cfg.kubernetes.node_selector_for(acc)
             _check(cfg.kubernetes.tpu_topology is not None, "kubernetes.tpu_topology",
@@ -884,7 +1115,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
 
 
 _SECTIONS = {"dataset": DatasetConfig, "augmentation": AugmentationConfig,
-             "search": SearchConfig, "training": TrainingConfig}
+             "search": SearchConfig, "training": TrainingConfig, "export": ExportConfig}
 
 
 def section_from_json(name: str, text: str) -> Any:

@@ -19,7 +19,7 @@ import numpy as np
 
 from adanas import artifacts
 from adanas.artifacts import SPLITS
-from adanas.config import AugmentationConfig, DatasetConfig
+from adanas.config import AugmentationConfig, ConfigError, DatasetConfig
 
 log = logging.getLogger(__name__)
 
@@ -206,22 +206,76 @@ def check(splits: Splits) -> None:
 
 
 def check_augmentation(aug: AugmentationConfig, image_shape: tuple[int, ...]) -> None:
-    side = min(image_shape[:2])
-    if aug.policy == "none":
-        return
-    if aug.cutout > side:
-        raise DataError(f"augmentation.cutout {aug.cutout} is larger than the {image_shape[0]}x"
-                        f"{image_shape[1]} images; use at most {side}")
-    if aug.pad_crop >= side:
-        raise DataError(f"augmentation.pad_crop {aug.pad_crop} must be smaller than the image "
-                        f"side {side}")
+    """The augmentation rules of AugmentationConfig.check_image_shape, on the loaded images
+    (adanas.preflight already checked them where the shape was known without loading)."""
+    try:
+        aug.check_image_shape(image_shape)
+    except ConfigError as e:
+        raise DataError(str(e)) from None
+
+
+# --- the shape of a dataset, without loading it ---------------------------------------------------
+
+DIGITS_SHAPE, DIGITS_CLASSES = (8, 8, 1), 10
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class Peek:
+    """What is known of a dataset before loading it."""
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    how: str
+
+
+def peek(cfg: DatasetConfig) -> Peek | None:
+    """The image shape and class count of `cfg`'s dataset without loading it, or None where it
+    cannot be known so: digits is 8x8x1 with 10 classes; a tfds dataset's builder info (from its
+    code, or its prepared metadata in data_dir; no download) when its image feature has a fixed
+    shape; a folder's first training image (tfds.ImageFolder decodes every image to 3
+    channels) and its class folders."""
+    if cfg.name == "digits":
+        return Peek(DIGITS_SHAPE, DIGITS_CLASSES, "the embedded digits")
+    if cfg.name == "folder":
+        return _peek_folder(Path(cfg.data_dir or ""))
+    import tensorflow_datasets as tfds
+    try:
+        info = tfds.builder(cfg.name, data_dir=cfg.data_dir).info
+        keys = info.supervised_keys
+        shape = tuple(info.features[keys[0]].shape)
+        num_classes = int(info.features[keys[1]].num_classes)
+    except Exception:  # noqa: BLE001 - not knowable without loading: the prepare step checks
+        return None
+    if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
+        return None
+    return Peek(shape, num_classes, f"tfds {cfg.name} builder info")
+
+
+def _peek_folder(root: Path) -> Peek | None:
+    from PIL import Image
+    train = root / "train"
+    if not train.is_dir():
+        return None
+    classes = {d.name for split in root.iterdir() if split.is_dir() for d in split.iterdir() if d.is_dir()}
+    first = next((f for d in sorted(p for p in train.iterdir() if p.is_dir())
+                  for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES), None)
+    if first is None:
+        return None
+    try:
+        with Image.open(first) as image:
+            width, height = image.size
+    except OSError:
+        return None
+    return Peek((height, width, 3), len(classes), f"its first image {first}")
 
 
 def write_splits(splits: Splits, augmentation: AugmentationConfig, out_dir: str | os.PathLike,
-                 dataset_name: str) -> dict[str, Any]:
+                 dataset_name: str, dataset_config: DatasetConfig | None = None) -> dict[str, Any]:
     """Writes checked splits and the policy as a Dataset artifact; returns its meta record."""
     meta = {
         "dataset": dataset_name,
+        # What a continued search compares before any compute (adanas.continuation).
+        **({"config": dataclasses.asdict(dataset_config)} if dataset_config is not None else {}),
         "source": splits.source,
         "num_classes": splits.num_classes,
         "class_names": splits.class_names,
@@ -236,12 +290,19 @@ def write_splits(splits: Splits, augmentation: AugmentationConfig, out_dir: str 
 # --- the prepare step ---------------------------------------------------------------------------
 
 def prepare_step(dataset: DatasetConfig, augmentation: AugmentationConfig,
-                 out_dir: str | os.PathLike) -> dict[str, Any]:
+                 out_dir: str | os.PathLike,
+                 preview_out: str | os.PathLike | None = None) -> dict[str, Any]:
     """Loads and checks the data, records the augmentation policy (applied on the fly by each
-    training task), writes the Dataset artifact. Returns its meta record."""
+    training task), writes the Dataset artifact and, to `preview_out`, an HTML page of a few
+    training images per class, raw and augmented (adanas.preview). Returns its meta record."""
     splits = load(dataset)
     check_augmentation(augmentation, splits.x["train"].shape[1:])
-    meta = write_splits(splits, augmentation, out_dir, dataset.name)
+    meta = write_splits(splits, augmentation, out_dir, dataset.name, dataset)
     log.info("dataset %s: %s images of shape %s, %d classes", dataset.name, meta["splits"],
              meta["image_shape"], meta["num_classes"])
+    if preview_out is not None:
+        # TensorFlow (the training input pipeline's augmentation) and matplotlib: imported by
+        # the step that draws the preview only, as train.py does for adanas.augment.
+        from adanas import preview
+        preview.write_preview(out_dir, preview_out)
     return meta

@@ -12,6 +12,7 @@ iteration and the evaluate step need no other artifact than this one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any
@@ -31,6 +32,10 @@ def _previous_units(previous_dir: PathLike | None, records: list[dict[str, Any]]
     return [Unit(info, {s: a[i] for s, a in logits.items()},
                  artifacts.ensemble_model(previous_dir, info["spec"]["name"]))
             for i, info in enumerate(records)]
+
+
+def _mixture_record(mixture: ensemblers.Mixture) -> dict[str, Any]:
+    return {"weights": np.asarray(mixture.weights).tolist(), "bias": np.asarray(mixture.bias).tolist()}
 
 
 def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: list[PathLike],
@@ -55,10 +60,16 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
     previous = _previous_units(previous_dir, state["members"], artifacts.ensemble_logits(previous_dir))
     caruana = search.ensembler == "caruana"
     pool = (_previous_units(previous_dir, state.get("pool", []),
-                            artifacts.ensemble_logits(previous_dir, pool=True)) + new
+                            artifacts.ensemble_logits(previous_dir, "pool")) + new
             if caruana else [])
+    # The best subnetwork trained so far (validation loss), carried from iteration to iteration.
+    carried_best = (_previous_units(previous_dir, [state["best_single"]],
+                                    artifacts.ensemble_logits(previous_dir, "best_single"))
+                    if "best_single" in state else [])
+    best_so_far = min(carried_best + new, key=lambda u: u.info["metrics"]["validation_loss"])
 
     decision = ensemblers.make(search).select(previous, new, pool, y_val)
+    returned = ensemblers.returned_model(search, decision, best_so_far, y_val)
     members, mixture = decision.members, decision.mixture
     before = {u.name for u in previous}
     added = [u for u in members if u.name not in before]
@@ -84,6 +95,12 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
         ],
         "best_single": {"name": best_single["spec"]["name"], "arch": best_single["spec"]["arch_str"],
                         "test_error": best_single["metrics"]["test_error"]},
+        # What the search would return if it ended here, and why (never worse on validation
+        # than its best single subnetwork).
+        "returned": {"label": returned.label, "members": [u.name for u in returned.members],
+                     "validation_objective": returned.mixture.objective,
+                     "options": [{"label": lbl, "validation_objective": mx.objective}
+                                 for lbl, mx in returned.scored]},
         "ensemble": {
             "size": len(members),
             "params": ensemblers.params_of(members),
@@ -101,15 +118,24 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
         teacher = {"adaptive": mixture.combine(stacks["train"].astype(np.float64)),
                    "born_again": added[-1].logits["train"] if added else stacks["train"][-1]}
     record = {"iteration": iteration, "members": [u.info for u in members],
+              # The born-again teacher of the next iteration: the member added last.
+              "teacher_member": (added[-1] if added else members[-1]).name,
               "history": state["history"] + [entry],
-              "mixture": {"weights": np.asarray(mixture.weights).tolist(),
-                          "bias": np.asarray(mixture.bias).tolist()}}
+              "mixture": _mixture_record(mixture),
+              "returned": {"label": returned.label, "members": [u.info for u in returned.members],
+                           "mixture": _mixture_record(returned.mixture)},
+              "best_single": best_so_far.info}
+    # What a search continued from this ensemble checks first (adanas.continuation).
+    record["dataset"] = artifacts.dataset_identity(artifacts.dataset_meta(dataset_dir))
+    record["search"] = dataclasses.asdict(search) if dataclasses.is_dataclass(search) else {}
+    groups = {"member": members, "returned": returned.members, "best_single": [best_so_far]}
     if caruana:
         record["pool"] = [u.info for u in pool]
-    carried = pool if caruana else members
+        groups["pool"] = pool
     artifacts.write_ensemble(
-        out_dir, record, {u.name: u.model for u in carried}, stacks,
-        {s: stack(pool, s) for s in artifacts.SPLITS} if caruana else None, teacher)
+        out_dir, record, {u.name: u.model for units in groups.values() for u in units},
+        {group: {s: stack(units, s) for s in artifacts.SPLITS} for group, units in groups.items()},
+        teacher)
     log.info("iteration %d: %s; ensemble of %d: objective %.4f, validation error %.4f, test error %.4f",
              iteration, decision.label, len(members), mixture.objective,
              entry["ensemble"]["validation_error"], entry["ensemble"]["test_error"])

@@ -200,6 +200,36 @@ class Caruana(Ensembler):
 ENSEMBLERS: dict[str, type[Ensembler]] = {"mean": Mean, "weighted": Weighted, "caruana": Caruana}
 
 
+def returned_model(search, decision: Decision, best_single: Unit, labels: np.ndarray) -> Decision:
+    """What the search returns: never worse on validation than the best single subnetwork it
+    trained. Options: the ensemble as grown; with the uniform mean, the ensemble without its
+    earliest members (the weak early towers a mean would otherwise keep); the best single
+    subnetwork so far. Each is scored by the search's objective on the validation split, with
+    no complexity penalty, so that all stand on the same footing; the lowest wins, ties keep the
+    ensemble. `Decision.mixture.objective` holds that score."""
+    def option(label: str, units: list[Unit], mixture: Mixture) -> tuple[str, list[Unit], Mixture]:
+        logits = mixture.combine(stack(units, "validation").astype(np.float64))
+        return label, units, Mixture(mixture.weights, mixture.bias,
+                                     metrics.objective(logits, labels, search.objective),
+                                     metrics.cross_entropy(logits, labels))
+
+    def uniform_mixture(units: list[Unit]) -> Mixture:
+        c = units[0].logits["validation"].shape[1]
+        return Mixture(uniform(len(units), c, "scalar"), np.zeros(c), 0.0, 0.0)
+
+    members = decision.members
+    options = [option("ensemble", members, decision.mixture)]
+    if search.return_best and search.ensembler == "mean":
+        options += [option(f"ensemble without its first {k}", members[k:], uniform_mixture(members[k:]))
+                    for k in range(1, len(members))]
+    if search.return_best and [u.name for u in members] != [best_single.name]:
+        options.append(option(f"best single {best_single.name}", [best_single],
+                              uniform_mixture([best_single])))
+    best = int(np.argmin([mx.objective for _, _, mx in options]))
+    label, units, mixture = options[best]
+    return Decision(label, units, mixture, [(lbl, mx) for lbl, _, mx in options])
+
+
 def make(search) -> Ensembler:
     return ENSEMBLERS[search.ensembler](search)
 

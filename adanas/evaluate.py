@@ -2,7 +2,9 @@
 
 The exported model takes raw images (as stored in the Dataset artifact, 0..255) and returns its
 members' logits combined as selection combined them (uniform mean or fitted mixture weights);
-`keras.ops.softmax` of it gives class probabilities.
+`keras.ops.softmax` of it gives class probabilities. Beside it goes a TensorFlow SavedModel for
+TF Serving / Vertex AI (adanas.serving) whose probabilities are calibrated by a temperature
+fitted on the validation split (adanas.calibration).
 Evaluation runs that exported model on the test split, so the number reported is the number a
 user of the file gets, and it is checked against the cached member logits.
 """
@@ -16,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from adanas import artifacts, ensemblers, metrics
-from adanas.report import format_report
+from adanas import (artifacts, calibration, diagnostics, ensemblers, metrics, models, report_html,
+                    serving)
+from adanas.ensemble_model import combined_model
+from adanas.report import format_details, format_report
 
 log = logging.getLogger(__name__)
 
@@ -25,80 +29,60 @@ log = logging.getLogger(__name__)
 MAX_LOGIT_DRIFT = 1e-3
 
 
-def mixture_kernel(weights: np.ndarray, num_classes: int) -> np.ndarray:
-    """Mixture weights as one [M*C, C] matrix acting on the members' concatenated logits."""
-    w = np.asarray(weights, dtype=np.float32)
-    eye = np.eye(num_classes, dtype=np.float32)
-    if w.ndim == 1:
-        blocks = w[:, None, None] * eye
-    elif w.ndim == 2:
-        blocks = w[:, :, None] * eye
-    else:
-        blocks = w
-    return blocks.reshape(-1, num_classes)
-
-
 def export_ensemble(member_paths: list[str | os.PathLike], input_shape, out_path: str | os.PathLike,
                     weights=None, bias=None):
-    """Members (frozen) plus their combination, saved as one `.keras` file. Returns the model.
-
-    Without weights (or with uniform scalar weights and no bias) the combination is an
-    Average layer; otherwise a frozen Dense layer over the concatenated member logits holds the
-    mixture weights and bias. Only standard Keras layers: it loads without custom objects.
-    """
-    import keras
-    members = []
-    for path in member_paths:
-        member = keras.saving.load_model(path, compile=False)
-        member.trainable = False
-        members.append(member)
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    outputs = [m(inputs) for m in members]
-    n = len(outputs)
-    uniform = weights is None or (np.ndim(weights) == 1 and np.allclose(weights, 1.0 / n)
-                                  and (bias is None or not np.any(bias)))
-    if uniform:
-        logits = outputs[0] if n == 1 else keras.layers.Average(name="mean_logits")(outputs)
-    else:
-        c = outputs[0].shape[-1]
-        joined = outputs[0] if n == 1 else keras.layers.Concatenate(name="member_logits")(outputs)
-        mix = keras.layers.Dense(c, use_bias=bias is not None, trainable=False, name="mixture")
-        logits = mix(joined)
-        mix.set_weights([mixture_kernel(weights, c)] + ([np.asarray(bias, np.float32)] if bias is not None else []))
-    model = keras.Model(inputs, logits, name="adanas_ensemble")
+    """Members (frozen) plus their combination (adanas.ensemble_model), saved as one `.keras`
+    file. Returns the model."""
+    model = combined_model(member_paths, input_shape, weights, bias)
     model.save(out_path)
     return model
 
 
 def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLike,
-                  model_out: str | os.PathLike, report_out: str | os.PathLike) -> dict[str, Any]:
-    """The evaluate step: exports the final ensemble (from the member models the ensemble
+                  model_out: str | os.PathLike, report_out: str | os.PathLike,
+                  markdown_out: str | os.PathLike | None = None,
+                  html_out: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The evaluate step: exports what the search returns (the ensemble, part of it, or its best
+    single subnetwork, whichever scored best on validation; from the model files the ensemble
     artifact carries), scores it on the test split, writes the report."""
     import keras
     meta = artifacts.dataset_meta(dataset_dir)
     state = artifacts.ensemble_record(ensemble_dir)
-    if not state["members"]:
+    returned = state["returned"]
+    members = returned["members"]
+    if not members:
         raise ValueError("the ensemble has no members: nothing to evaluate")
     # Only the test split is scored here: the other cached logits stay on disk.
-    cached_test = artifacts.ensemble_logits(ensemble_dir)["test"]
+    cached_test = artifacts.ensemble_logits(ensemble_dir, "returned")["test"]
     x_test, y_test = artifacts.dataset_split(dataset_dir, "test")
 
     Path(model_out).mkdir(parents=True, exist_ok=True)
     model_file = artifacts.exported_model(model_out)
-    mixture = state.get("mixture")
-    weights = None if mixture is None else np.asarray(mixture["weights"])
-    bias = None if mixture is None or not np.any(mixture["bias"]) else np.asarray(mixture["bias"])
-    export_ensemble([artifacts.ensemble_model(ensemble_dir, m["spec"]["name"]) for m in state["members"]],
+    mixture = returned["mixture"]
+    weights = np.asarray(mixture["weights"])
+    bias = np.asarray(mixture["bias"]) if np.any(mixture["bias"]) else None
+    # Members built with a user's custom layers load once the builder's module registered them.
+    models.import_builders([m["spec"] for m in members])
+    export_ensemble([artifacts.ensemble_model(ensemble_dir, m["spec"]["name"]) for m in members],
                     meta["image_shape"], model_file, weights, bias)
     reloaded = keras.saving.load_model(model_file, compile=False)
     logits = np.asarray(reloaded.predict(x_test, batch_size=512, verbose=0))
-    want = (cached_test.mean(axis=0) if weights is None else
-            ensemblers.combine(cached_test.astype(np.float64), weights,
-                               np.zeros(logits.shape[1]) if bias is None else bias))
+    want = ensemblers.combine(cached_test.astype(np.float64), weights,
+                              np.zeros(logits.shape[1]) if bias is None else bias)
     drift = float(np.abs(logits - want).max())
     if drift > MAX_LOGIT_DRIFT:
         raise RuntimeError(f"exported ensemble disagrees with the cached member logits "
                            f"(max difference {drift:.2e}); a member file does not match its logits")
+    # The servable export (adanas.serving): a SavedModel whose probabilities are calibrated by
+    # a temperature fitted on the validation split's ensemble logits (adanas.calibration).
+    cached_val = artifacts.ensemble_logits(ensemble_dir, "returned")["validation"]
+    y_val = artifacts.dataset_split(dataset_dir, "validation", labels_only=True)
+    temperature = calibration.fit_temperature(
+        ensemblers.combine(cached_val.astype(np.float64), weights,
+                           np.zeros(logits.shape[1]) if bias is None else bias), y_val)
+    saved_model = serving.export_saved_model(reloaded, artifacts.saved_model_dir(model_out),
+                                             meta["image_shape"], meta["class_names"], temperature)
+    serving_drift = serving.check_export(saved_model, x_test, logits, temperature)
 
     history = state["history"]
     test_error = metrics.error_rate(logits, y_test)
@@ -126,8 +110,11 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
         "test_error": test_error,
         "test_accuracy": 1.0 - test_error,
         "test_loss": metrics.cross_entropy(logits, y_test),
-        "ensemble_size": len(state["members"]),
-        "total_params": int(sum(m["metrics"]["params"] for m in state["members"])),
+        "ensemble_size": len(members),
+        "total_params": int(sum(m["metrics"]["params"] for m in members)),
+        # What was returned and why: never worse on validation than the best single subnetwork.
+        "returned": {**history[-1]["returned"], "grown_ensemble_size": len(state["members"]),
+                     "grown_ensemble_test_error": history[-1]["ensemble"]["test_error"]},
         "best_single_candidate": best_single,
         "train_seconds": sum(c["train_seconds"] for h in history for c in h["candidates"]),
         # The slides' "let's talk compute": training task time, and accelerator-hours on GPU/TPU.
@@ -136,15 +123,29 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
         "accelerator": next((c["accelerator"] for h in history for c in h["candidates"] if "accelerator" in c), "CPU"),
         "members": [{"name": m["spec"]["name"], "arch": m["spec"]["arch_str"],
                      "params": m["metrics"]["params"],
-                     "weight": 1.0 / len(state["members"]) if weights is None else _summary(weights[j])}
-                    for j, m in enumerate(state["members"])],
+                     "weight": _summary(weights[j])}
+                    for j, m in enumerate(members)],
         "iterations": iterations,
         "stopped": state.get("stopped", ""),
         # Inside the exported model artifact; a task's own paths mean nothing to later readers.
         "model": model_file.name,
         "logit_drift": drift,
+        # Calibration: probabilities = softmax(logits / temperature), as the SavedModel serves.
+        "temperature": temperature,
+        "saved_model": saved_model.name,
+        "serving_drift": serving_drift,
     }
-    artifacts.write_report(report_out, report, format_report(report) + "\n")
+    # What people look at: confusion matrix, per-class scores, calibration, CPU latency, and
+    # every candidate for the plots; as Markdown and as one HTML page with figures.
+    report.update(diagnostics.assess(logits, y_test, temperature, meta["class_names"],
+                                     [saved_model], x_test[:64]))
+    report["candidates"] = diagnostics.candidates_of(history, {m["spec"]["name"] for m in members})
+    markdown = format_report(report) + "\n\n" + format_details(report)
+    page = report_html.render_report(report)
+    artifacts.write_report(report_out, report, markdown, page)
+    for out, text in ((markdown_out, markdown), (html_out, page)):
+        if out is not None:
+            artifacts.write_page(out, text)
     log.info("final ensemble of %d members: test error %.4f (best single candidate %.4f)",
              report["ensemble_size"], test_error, best_single["test_error"])
     return report

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from adanas import artifacts, ensemblers, models
+from adanas import artifacts, continuation, ensemblers, models
 
 # (iteration, count, base arch, last chosen arch or None, family, growth) -> [(move, arch)]
 Generator = Callable[[int, int, Any, Any, "models.Family", Any], list[tuple[str, Any]]]
@@ -98,15 +98,17 @@ def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | Non
     ]
 
 
+def spec_params(spec: dict[str, Any], image_shape, num_classes: int) -> int:
+    """Trainable parameters of a spec's inference model (built, not trained: imports TensorFlow)."""
+    model = models.build_model(spec, image_shape, num_classes, 0.0)
+    model = models.family_of_spec(spec).inference_model(model)
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
 def candidate_params(specs: list[dict[str, Any]], dataset_dir) -> list[int]:
-    """Trainable parameters of each spec's model (built, not trained: imports TensorFlow)."""
+    """Trainable parameters of each spec's model on the Dataset artifact's images."""
     meta = artifacts.dataset_meta(dataset_dir)
-    out = []
-    for spec in specs:
-        model = models.build_model(spec, meta["image_shape"], meta["num_classes"], 0.0)
-        model = models.family_of_spec(spec).inference_model(model)
-        out.append(int(sum(np.prod(w.shape) for w in model.trainable_weights)))
-    return out
+    return [spec_params(spec, meta["image_shape"], meta["num_classes"]) for spec in specs]
 
 
 def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[list[dict[str, Any]], str]:
@@ -148,7 +150,10 @@ def _plan_key(search, seed: int, iteration: int) -> dict[str, Any]:
 def generate_step(search, seed: int, iteration: int, previous_dir, dataset_dir) -> list[dict[str, Any]]:
     """The generate step: this iteration's candidate specs. The select task that produced
     `previous_dir` already planned them (and recorded the plan); that plan is reused when it was
-    made for the same search, seed and iteration, so budgeted candidates are not built twice."""
+    made for the same search, seed and iteration, so budgeted candidates are not built twice.
+    A previous ensemble of another dataset, search space or iteration is refused first (it may
+    come from an earlier search: --warm-start)."""
+    continuation.check_previous(search, iteration, previous_dir, dataset_dir)
     planned = artifacts.ensemble_record(previous_dir).get("next")
     if planned and planned["key"] == _plan_key(search, seed, iteration):
         return planned["specs"]

@@ -204,6 +204,16 @@ def family_of(name: str, builder: str | None = None, depth_key: str | None = Non
     return FAMILIES[name]
 
 
+def import_builders(specs: list[dict[str, Any]]) -> None:
+    """Imports the builder module of each `keras`-family spec. Loading a saved model that uses a
+    user's custom layers needs them registered (keras.saving.register_keras_serializable), which
+    happens when the module defining them runs: a step that only loads members (evaluate) must
+    import it first."""
+    for spec in specs:
+        if spec.get("builder"):
+            import_object(spec["builder"], "search.builder")
+
+
 def family_of_spec(candidate: dict[str, Any]):
     return family_of(candidate["family"], candidate.get("builder"), candidate.get("depth_key"),
                      candidate.get("width_key"))

@@ -36,6 +36,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"test error {_pct(report['test_error'])} on {report['test_examples']} examples "
         f"(best single candidate {best['name']} {best['arch']}: {_pct(best['test_error'])}).",
         f"Member weights: {weights}.",
+        _returned_line(report),
         f"Search ended: {report.get('stopped') or 'after the last iteration'}.",
         f"Compute: {report['task_hours']:.3f} training task-hours, "
         + (f"{report['accelerator_hours']:.3f} {report['accelerator']}-hours"
@@ -43,3 +44,44 @@ def format_report(report: dict[str, Any]) -> str:
         + "".join(f"; failed candidates in iteration {it['iteration']}: {', '.join(it['failed'])}"
                   for it in report["iterations"] if it.get("failed")) + ".",
     ])
+
+
+def _returned_line(report: dict[str, Any]) -> str:
+    """Why the exported model is what it is (the grown ensemble, part of it, or one tower)."""
+    r = report.get("returned")
+    if not r:
+        return "Returned: the grown ensemble."
+    options = "; ".join(f"{o['label']} {o['validation_objective']:.4f}" for o in r["options"])
+    return (f"Returned: {r['label']}, the lowest validation objective among: {options} "
+            f"(the grown ensemble: {r['grown_ensemble_size']} members, test error "
+            f"{_pct(r['grown_ensemble_test_error'])}).")
+
+
+def format_quality(report: dict[str, Any]) -> str:
+    """One line each for calibration and CPU latency (what `adanas run` prints after the table)."""
+    lines = []
+    cal = report.get("calibration")
+    if cal:
+        lines.append(f"Calibration (test): expected calibration error {_pct(cal['ece_before'])}, "
+                     f"{_pct(cal['ece_after'])} after temperature scaling (T = "
+                     f"{cal['temperature']:.3g}, fitted on validation).")
+    for lat in report.get("latency", []):
+        per_batch = ", ".join(f"{v:.3f} ms/image at batch {k.split('_')[1]}"
+                              for k, v in lat.items() if k.startswith("batch_"))
+        lines.append(f"Latency of {lat['model']} on CPU: {per_batch}.")
+    return "\n".join(lines)
+
+
+def format_details(report: dict[str, Any]) -> str:
+    """The Markdown sections below the table in report.md: per-class precision/recall/F1,
+    calibration and latency."""
+    parts = []
+    if report.get("per_class"):
+        parts += ["## Per class (test)", "",
+                  table(["class", "precision", "recall", "F1", "support"],
+                        [[c["class"], f"{c['precision']:.3f}", f"{c['recall']:.3f}",
+                          f"{c['f1']:.3f}", c["support"]] for c in report["per_class"]]), ""]
+    quality = format_quality(report)
+    if quality:
+        parts += ["## Calibration and latency", "", quality, ""]
+    return "\n".join(parts)

@@ -6,12 +6,15 @@ validation/test logits (and training logits when distillation is on: later candi
 from them), its spec and metrics.
 
 Loss (METHOD.md): CE_ls(y, s) + [iteration > 0 and distilling] tau^2 CE(softmax(T / tau), s / tau)
-+ weight decay, with T the cached teacher logits of the example: the last member's for
-`born_again`, the whole ensemble's for `adaptive`. tau = 1 is the original.
++ weight decay, with T the teacher's logits: the last member's for `born_again`, the whole
+ensemble's for `adaptive`. tau = 1 is the original. With `distillation_teacher: live` (the
+paper's) the frozen teacher runs inside the training step on the same augmented batch as the
+student; with `cached` T is the select step's logits of the un-augmented example.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -21,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from adanas import artifacts, metrics, models
+from adanas import artifacts, curves, metrics, models
 from adanas.config import TrainingConfig
+from adanas.ensemble_model import combined_model
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +60,22 @@ def make_optimizer(cfg: TrainingConfig, total_steps: int):
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
-def subnetwork_loss(num_classes: int, label_smoothing: float, distill: bool, temperature: float):
-    """Per-example loss on targets [one-hot] or [one-hot | teacher logits]."""
+def subnetwork_loss(num_classes: int, label_smoothing: float, distill: bool, temperature: float,
+                    live: bool = False):
+    """Per-example loss. Targets are [one-hot], or [one-hot | cached teacher logits]; with
+    `live` the model's output is [student logits | teacher logits on the same batch]."""
     import keras
     from keras import ops
 
-    def loss(y_true, logits):
-        logits = ops.cast(logits, "float32")
+    def loss(y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")
+        logits = y_pred[:, :num_classes]
         onehot = y_true[:, :num_classes]
         value = keras.losses.categorical_crossentropy(onehot, logits, from_logits=True,
                                                       label_smoothing=label_smoothing)
         if distill:
-            soft = ops.softmax(y_true[:, num_classes:] / temperature, axis=-1)
+            teacher = y_pred[:, num_classes:] if live else y_true[:, num_classes:]
+            soft = ops.softmax(teacher / temperature, axis=-1)
             value = value + temperature ** 2 * keras.losses.categorical_crossentropy(
                 soft, logits / temperature, from_logits=True)
         return value
@@ -78,8 +86,8 @@ def subnetwork_loss(num_classes: int, label_smoothing: float, distill: bool, tem
 def _accuracy(num_classes: int):
     import keras
 
-    def accuracy(y_true, logits):
-        return keras.metrics.categorical_accuracy(y_true[:, :num_classes], logits)
+    def accuracy(y_true, y_pred):  # the student's part of [student | live teacher] outputs
+        return keras.metrics.categorical_accuracy(y_true[:, :num_classes], y_pred[:, :num_classes])
 
     return accuracy
 
@@ -127,6 +135,69 @@ def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: P
             *([DropPathSchedule()] if schedule is not None else [])]
 
 
+def live_teacher(previous_ensemble: str | os.PathLike, mode: str, input_shape):
+    """The previous ensemble as a frozen Keras model (from the model files its artifact
+    carries): all members combined as selection combined them (`adaptive`), or the member
+    added last (`born_again`)."""
+    record = artifacts.ensemble_record(previous_ensemble)
+    if mode == "born_again":
+        path = artifacts.ensemble_model(previous_ensemble, record["teacher_member"])
+        return combined_model([path], input_shape, name="teacher")
+    mixture = record["mixture"]
+    bias = np.asarray(mixture["bias"])
+    return combined_model([artifacts.ensemble_model(previous_ensemble, m["spec"]["name"])
+                           for m in record["members"]], input_shape,
+                          np.asarray(mixture["weights"]), bias if np.any(bias) else None,
+                          name="teacher")
+
+
+def _InferenceOnly(model):
+    """`model` as a layer that always runs in inference mode. trainable=False freezes batch-norm
+    statistics but leaves dropout on in a training step, and a functional model passes its own
+    `training` flag to every layer whose call takes one, overriding a training=False given when
+    the graph was built; this layer's call takes none."""
+    import keras
+
+    class InferenceOnly(keras.layers.Layer):
+        def __init__(self, inner):
+            super().__init__(trainable=False, dtype="float32", autocast=False, name=f"{inner.name}_inference")
+            self.inner = inner
+
+        def call(self, x):
+            return self.inner(x, training=False)
+
+        def compute_output_spec(self, x):
+            return self.inner.compute_output_spec(x)
+
+    return InferenceOnly(model)
+
+
+def with_teacher(student, teacher):
+    """A training model whose main output is [student logits | teacher logits] on the same
+    input batch; the teacher is frozen (inference mode, no gradients)."""
+    import keras
+    teacher.trainable = False
+    inputs = keras.Input(shape=student.inputs[0].shape[1:], name="image")
+    outs = student(inputs)
+    outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+    # float32 concatenation: under mixed precision the teacher's logits keep their precision.
+    main = keras.layers.Concatenate(dtype="float32", name="student_and_teacher")(
+        [outs[0], _InferenceOnly(teacher)(inputs)])
+    return keras.Model(inputs, [main, *outs[1:]] if len(outs) > 1 else main, name=f"{student.name}_distilling")
+
+
+def resumed_epochs(backup_dir: Path) -> int:
+    """Epochs a checkpoint in `backup_dir` has finished: what keras.callbacks.BackupAndRestore
+    restores (its training_metadata.json), 0 without one."""
+    path = Path(backup_dir) / "training_metadata.json"
+    if not path.exists():
+        return 0
+    try:
+        return int(json.loads(path.read_text()).get("epoch", 0))
+    except (ValueError, OSError):
+        return 0
+
+
 def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> np.ndarray | None:
     """Cached teacher logits for every training example, or None (first iteration / no KD)."""
     if mode == "none" or previous_ensemble is None:
@@ -164,8 +235,10 @@ def count_params(model) -> int:
 
 def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
                     dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                    previous_ensemble: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Trains `candidate` on the Dataset artifact; returns its metrics."""
+                    previous_ensemble: str | os.PathLike | None = None,
+                    tensorboard_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Trains `candidate` on the Dataset artifact; returns its metrics. With
+    `training.tensorboard`, its curves go under `tensorboard_dir` (adanas.curves)."""
     import keras
 
     # Mixed precision for this candidate only: a later step of the same process (the in-process
@@ -173,12 +246,13 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.use_bf16 else "float32")
     try:
-        return _train(candidate, cfg, dataset_dir, out_dir, previous_ensemble)
+        return _train(candidate, cfg, dataset_dir, out_dir, previous_ensemble, tensorboard_dir)
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
-def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemble) -> dict[str, Any]:
+def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemble,
+           tensorboard_dir=None) -> dict[str, Any]:
     import keras
 
     from adanas import augment  # TensorFlow's input pipeline: only the train step pays for it
@@ -189,7 +263,9 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     num_classes = meta["num_classes"]
     x, y = artifacts.dataset_split(dataset_dir, "train")
     held_out = {s: artifacts.dataset_split(dataset_dir, s) for s in ("validation", "test")}
-    teacher = read_teacher(previous_ensemble, cfg.knowledge_distillation)
+    distilling = cfg.knowledge_distillation != "none" and previous_ensemble is not None
+    live = distilling and cfg.distillation_teacher == "live"
+    teacher = None if live else read_teacher(previous_ensemble, cfg.knowledge_distillation)
     if teacher is not None and teacher.shape != (len(x), num_classes):
         raise ValueError(f"teacher logits {teacher.shape} do not match the training split "
                          f"({len(x)}, {num_classes})")
@@ -198,6 +274,8 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     dist = strategy(cfg.distribution)
     with dist.scope():
         model = models.build_model(candidate, meta["image_shape"], num_classes, cfg.weight_decay)
+        trained = model if not live else with_teacher(
+            model, live_teacher(previous_ensemble, cfg.knowledge_distillation, meta["image_shape"]))
     outputs = len(model.outputs)
     batch = min(cfg.batch_size, len(x))
     steps_per_epoch = max(1, len(x) // batch)
@@ -208,8 +286,8 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         epochs = cfg.train_epochs
     total_steps = epochs * steps_per_epoch
 
-    main_loss = subnetwork_loss(num_classes, cfg.label_smoothing, teacher is not None,
-                                cfg.distillation_temperature)
+    main_loss = subnetwork_loss(num_classes, cfg.label_smoothing, distilling,
+                                cfg.distillation_temperature, live)
     if outputs == 1:
         loss, loss_weights, tracked = main_loss, None, [_accuracy(num_classes)]
     else:  # auxiliary head: plain label loss, weighted
@@ -217,19 +295,27 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         loss = [main_loss, subnetwork_loss(num_classes, cfg.label_smoothing, False, 1.0)]
         loss_weights, tracked = [1.0, aux_weight], [[_accuracy(num_classes)], []]
     with dist.scope():
-        model.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss,
+        trained.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss,
                       loss_weights=loss_weights, metrics=tracked, jit_compile=cfg.use_xla)
+    # A rerun of a task that was killed resumes from its checkpoint (BackupAndRestore, below):
+    # its input stream then skips what the finished epochs consumed, so the resumed training
+    # sees the very batches an unbroken one would have.
+    done = resumed_epochs(Path(out_dir) / "backup")
     ds = augment.training_dataset(x, y, num_classes, batch, meta["augmentation"],
-                                  seed=candidate["seed"], teacher=teacher, outputs=outputs)
+                                  seed=candidate["seed"], teacher=teacher, outputs=outputs,
+                                  skip=done * steps_per_epoch * batch)
     log.info("[%s] training %s: %d params, %d epochs x %d steps of %d on %d replica(s)%s",
              candidate["name"], candidate["arch_str"], count_params(model), epochs,
              steps_per_epoch, batch, dist.num_replicas_in_sync,
-             f", distilling ({cfg.knowledge_distillation})" if teacher is not None else "")
+             f", distilling ({cfg.knowledge_distillation}, {cfg.distillation_teacher} teacher)"
+             if distilling else "")
     t0 = time.perf_counter()
-    history = model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
+    history = trained.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
                         callbacks=_callbacks(candidate["name"], epochs, total_steps,
                                              getattr(model, "drop_path_schedule", None),
-                                             Path(out_dir) / "backup", cfg.checkpoint_min_seconds))
+                                             Path(out_dir) / "backup", cfg.checkpoint_min_seconds)
+                        + ([curves.callback(curves.log_dirs(tensorboard_dir, candidate["name"]), model,
+                                            held_out["validation"])] if cfg.tensorboard else []))
     train_seconds = time.perf_counter() - t0
     final_loss = float(history.history["loss"][-1])
     if not math.isfinite(final_loss):
@@ -257,11 +343,14 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "train_loss": final_loss,
         "validation_loss": metrics.cross_entropy(logits["validation"], yv),
         "validation_error": metrics.error_rate(logits["validation"], yv),
+        # Planned and done (a resumed task counts the epochs of its earlier attempts too).
+        "epochs": epochs,
+        "epochs_done": history.epoch[-1] + 1 if history.epoch else 0,
         "test_error": metrics.error_rate(logits["test"], yt),
         "train_seconds": train_seconds,
         "train_steps": total_steps,
         "images_per_second": total_steps * batch / train_seconds,
-        "distilled": teacher is not None,
+        "distilled": distilling,
         # Compute accounting: the whole task, times the accelerators it held (0 on CPU).
         "task_seconds": task_seconds,
         "accelerator": device,
@@ -295,17 +384,22 @@ def check_accelerator(expected: str) -> None:
 def train_step(candidate: dict[str, Any], cfg: TrainingConfig,
                dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
                previous_ensemble: str | os.PathLike | None = None,
-               expected_accelerator: str = "") -> dict[str, Any]:
+               expected_accelerator: str = "",
+               tensorboard_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """The train step. A candidate that fails (an exception, a NaN loss, out of memory) is
     recorded as failed instead of failing the iteration; selection uses the others.
 
     A process that dies (preemption) still fails the task, so the orchestrator's retry applies;
     so does a missing accelerator (`expected_accelerator`: "GPU", "TPU" or "" for none).
+    `tensorboard_dir` (the task's TensorBoard output) is made even when `training.tensorboard`
+    is off, so that the output exists.
     """
     import traceback
     check_accelerator(expected_accelerator)
+    if tensorboard_dir is not None:
+        Path(tensorboard_dir).mkdir(parents=True, exist_ok=True)
     try:
-        return train_candidate(candidate, cfg, dataset_dir, out_dir, previous_ensemble)
+        return train_candidate(candidate, cfg, dataset_dir, out_dir, previous_ensemble, tensorboard_dir)
     except Exception as e:  # noqa: BLE001 - any failure of one candidate is recorded, not raised
         log.error("[%s] candidate failed: %s\n%s", candidate.get("name"), e, traceback.format_exc())
         failure = {"type": type(e).__name__, "message": str(e)[:2000]}

@@ -17,10 +17,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from adanas.images import image_ref
+from components.distill_student.component import distill_student
 from components.evaluate_ensemble.component import evaluate_ensemble
 from components.generate_candidates.component import generate_candidates
 from components.glue import component
 from components.prepare_dataset.component import prepare_dataset
+from components.register_model.component import register_model
 from components.select_ensemble.component import select_ensemble
 from components.train_candidate.component import train_candidate
 
@@ -31,6 +33,8 @@ class Components:
     train_candidate: object
     select_ensemble: object
     evaluate_ensemble: object
+    distill_student: object
+    register_model: object
 
 
 def build(image: str | None = None, train_image: str | None = None) -> Components:
@@ -42,6 +46,9 @@ def build(image: str | None = None, train_image: str | None = None) -> Component
         train_candidate=component(train_candidate, train_image or image),
         select_ensemble=component(select_ensemble, image),
         evaluate_ensemble=component(evaluate_ensemble, image),
+        # Trains a network: the training image (GPU/TPU build) where training asks for one.
+        distill_student=component(distill_student, train_image or image),
+        register_model=component(register_model, image),
     )
 
 

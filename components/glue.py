@@ -29,3 +29,21 @@ def log_metrics(metrics, values: dict[str, Any]) -> None:
         metrics.log_metric(key, value)
     with open(metrics.path, "w") as f:
         json.dump(metrics.metadata, f)
+
+
+def log_confusion_matrix(artifact, categories: list[str], matrix: list[list[int]]) -> None:
+    """A ClassificationMetrics output's confusion matrix (the consoles draw it), also written
+    to its path for kfp.local's cache, as log_metrics does."""
+    artifact.log_confusion_matrix([str(c) for c in categories], [[int(v) for v in row] for row in matrix])
+    with open(artifact.path, "w") as f:
+        json.dump(artifact.metadata, f)
+
+
+class VertexModel(dsl.Artifact):
+    """A model in Vertex AI Model Registry: google-cloud-pipeline-components' artifact type
+    (schema google.VertexModel), which the Vertex AI console links to the registered model.
+    Its metadata carries `resourceName`; its uri is the model's REST URL
+    (https://LOCATION-aiplatform.googleapis.com/v1/projects/.../models/ID@VERSION).
+    Defined here because google-cloud-pipeline-components pins google-cloud-aiplatform<2."""
+    schema_title = "google.VertexModel"
+    schema_version = "0.0.1"

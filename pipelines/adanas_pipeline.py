@@ -7,20 +7,28 @@
         If go on:  iteration t+1            (nested: the rest of the search)
         Else:      evaluate-ensemble(f_t)   (early stop, parameter budget)
     evaluate-ensemble(f_T) after the last iteration
+    after evaluate, when configured (export): distill-student, register-model
 
 Exactly one evaluate task runs, in whichever branch the search ended.
+
+Warm start (adanas.continuation): a `dsl.importer` brings a finished search's ensemble in as a
+Model artifact, and the iterations start after its last one.
 """
 
 import dataclasses
+import json
 from pathlib import Path
 
 from kfp import compiler, dsl
 from kfp.dsl import pipeline_context
 
 import components
+from adanas.customjob import LOCATION as GOOGLE_CLOUD_LOCATION
+from adanas.customjob import PROJECT as GOOGLE_CLOUD_PROJECT
 from adanas.customjob import JobOptions
 from components.custom_job import as_custom_job
 from adanas.config import TARGETS, Config, TaskResources, check_target, section_json
+from adanas.continuation import WarmStart, continued_search
 
 
 
@@ -48,7 +56,37 @@ def _apply_resources(task, res: TaskResources, k8s=None):
     return task
 
 
-def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = None):
+def _export(cfg: Config, ops, dataset, evaluated, k8s, accelerator: str) -> None:
+    """After an evaluate task, what `export` asks for: distill-student (a network trained on
+    the exported ensemble's soft targets, on training's resources, as a CustomJob where
+    training is one) and register-model (Vertex AI Model Registry, optionally an endpoint)."""
+    if cfg.export.student is not None:
+        student = json.dumps(dataclasses.asdict(cfg.export.student), sort_keys=True)
+        op, res = ops.distill_student, cfg.resources.train
+        if cfg.resources.custom_job.enabled:
+            # The job is named after the task (there is no candidate to name it by).
+            op = as_custom_job(ops.distill_student,
+                               dataclasses.replace(JobOptions.from_config(cfg), name_input=None),
+                               launcher_image=cfg.image_uri())
+            res = dataclasses.replace(cfg.resources.custom_job.launcher, retries=res.retries)
+        task = op(student_config=student, training=section_json(cfg, "training"), seed=cfg.seed,
+                  dataset=dataset, exported_model=evaluated.outputs["exported_model"],
+                  report=evaluated.outputs["report"], accelerator=accelerator)
+        _apply_resources(task, res, k8s).set_display_name("distill-student")
+    if cfg.export.model_registry is not None:
+        task = ops.register_model(export=section_json(cfg, "export"), pipeline_name=cfg.name,
+                                  exported_model=evaluated.outputs["exported_model"],
+                                  report=evaluated.outputs["report"],
+                                  project=GOOGLE_CLOUD_PROJECT, location=GOOGLE_CLOUD_LOCATION,
+                                  pipeline_job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+        _apply_resources(task, cfg.resources.default).set_display_name("register-model")
+        # Registering twice makes two model versions: a rerun must not come from the cache
+        # either way, as evaluate (its input) never does.
+        task.set_caching_options(False)
+
+
+def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = None,
+                   warm_start: WarmStart | None = None):
     """The pipeline function for `cfg` (its sections are baked in as constant task inputs).
 
     target: `vertex` (Vertex AI accelerator names) or `kubernetes` (open-source KFP: extended
@@ -56,7 +94,9 @@ def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = N
     YAML, which Vertex AI cannot load).
     caching: None: every task may be reused from the cache except evaluate, which always reruns;
     False / True: caching off / on for every task, those inside conditions and loops included
-    (a client's run-level flag reaches only the root DAG's tasks on open-source KFP)."""
+    (a client's run-level flag reaches only the root DAG's tasks on open-source KFP).
+    warm_start: continue from this ensemble (a local folder or gs:// URI, imported as a Model
+    artifact) for search.boosting_iterations more iterations (adanas.continuation)."""
     check_target(cfg, target)   # the target's own rules, with key paths, before anything is built
     k8s = cfg.kubernetes if target == "kubernetes" else None
     ops = components.build(cfg.image_uri(), cfg.train_image_uri())
@@ -70,6 +110,10 @@ def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = N
         train_res = dataclasses.replace(job.launcher, retries=train_res.retries)
     sections = {name: section_json(cfg, name)
                 for name in ("dataset", "augmentation", "search", "training")}
+    # Continued: the tasks see the iteration count the whole search reaches.
+    search = continued_search(cfg.search, warm_start)
+    sections["search"] = json.dumps(dataclasses.asdict(search), sort_keys=True)
+    first = warm_start.first_iteration if warm_start is not None else 0
     # What the train task must see (it fails rather than train on CPU): GPU, TPU or nothing.
     accelerator = {"NVIDIA": "GPU", "TPU": "TPU"}.get(
         (cfg.resources.train.accelerator_type or "").split("_")[0], "")
@@ -91,6 +135,7 @@ def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = N
             # Always runs (seconds): each run then has its own exported model and report, even
             # when every other task came from the cache.
             task.set_caching_options(False)
+            _export(cfg, ops, dataset, task, k8s, accelerator)
 
         def iteration(t: int, previous: dict):
             gen = ops.generate_candidates(search=sections["search"], seed=cfg.seed, iteration=t,
@@ -106,7 +151,7 @@ def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = N
                                          **previous)
             _apply_resources(select, default).set_display_name(f"iteration-{t}-select")
             ensemble = select.outputs["ensemble"]
-            if t + 1 == cfg.search.boosting_iterations:
+            if t + 1 == search.boosting_iterations:
                 evaluate(ensemble)
                 return
             # Early stopping and the parameter budget end the search here (select decides).
@@ -115,7 +160,13 @@ def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = N
             with dsl.Else(name=f"stop-after-{t}"):
                 evaluate(ensemble)
 
-        iteration(0, {})
+        if warm_start is None:
+            iteration(0, {})
+        else:
+            imported = dsl.importer(artifact_uri=warm_start.uri, artifact_class=dsl.Model,
+                                    reimport=False)
+            imported.set_display_name("warm-start-ensemble")
+            iteration(first, {"previous_ensemble": imported.output})
         if caching is not None:  # the pipeline's every task, nested ones included
             for task in pipeline_context.Pipeline.get_default_pipeline().tasks.values():
                 task.set_caching_options(caching)
@@ -124,8 +175,8 @@ def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = N
 
 
 def compile_pipeline(cfg: Config, output, target: str = "vertex",
-                     caching: bool | None = None) -> Path:
+                     caching: bool | None = None, warm_start: WarmStart | None = None) -> Path:
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(cfg, target, caching), str(output))
+    compiler.Compiler().compile(build_pipeline(cfg, target, caching, warm_start), str(output))
     return output

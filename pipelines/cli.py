@@ -21,15 +21,23 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
+    """The config, validated, then checked against the dataset's image shape where it is known
+    without loading the data (adanas.preflight): all before any compute."""
+    from adanas import preflight
     from adanas.config import load_config
-    return load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides)
+    args.dataset_seen = preflight.check(cfg)
+    return cfg
 
 
 def cmd_validate(args) -> int:
     cfg = _load(args)
     from adanas.config import check_target
     check_target(cfg, args.target)
-    print(cfg.to_yaml() if args.show else f"{args.config}: OK for the {args.target} target")
+    seen = args.dataset_seen
+    shape = (f" (dataset {cfg.dataset.name}: {'x'.join(map(str, seen.image_shape))} images, "
+             f"{seen.num_classes} classes)" if seen else "")
+    print(cfg.to_yaml() if args.show else f"{args.config}: OK for the {args.target} target{shape}")
     return 0
 
 
@@ -48,12 +56,19 @@ def cmd_schema(args) -> int:
 
 
 def cmd_run(args) -> int:
-    cfg = _load(args)  # before any compute: a bad config fails here
-    from adanas.report import format_report
+    from pipelines import long_search
+    # Before any compute: a bad config, a run to resume or an ensemble to continue fails here.
+    cfg, warm = long_search.run_setup(args, _load)
+    from adanas.report import format_quality, format_report
+    from pipelines.console import Console
     from pipelines.local_run import run_local
 
     # Child task processes inherit this: keep TensorFlow's C++ start-up chatter out of the logs.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # ... and this: a user's builder or generator (package.module:function) imports from the
+    # working directory in the tasks too, as it did when the config was validated.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
     print(f"AdaNAS: running {cfg.name!r} locally ({cfg.search.boosting_iterations} iterations x "
           f"{cfg.search.candidates_per_iteration} candidates, dataset {cfg.dataset.name}); "
           f"outputs under {args.pipeline_root}", flush=True)
@@ -65,11 +80,26 @@ def cmd_run(args) -> int:
         report, report_dir = run_search(cfg, Path(args.pipeline_root) / f"{cfg.name}-in-process")
         report["wall_seconds"] = time.perf_counter() - t0
     else:
-        report, report_dir = run_local(cfg, args.pipeline_root, enable_caching=args.cache,
-                                       hermetic=args.hermetic)
+        console = Console(sys.stdout, verbose=args.verbose, hermetic=args.hermetic)
+        try:
+            report, report_dir = run_local(cfg, args.pipeline_root, enable_caching=args.cache,
+                                           hermetic=args.hermetic, console=console,
+                                           warm_start=warm, resumed_from=args.resumed_from,
+                                           config_source=args.config_source)
+        finally:
+            if console.run_log is not None:
+                print(f"kfp.local's log: {console.run_log}", flush=True)
     print("\n" + format_report(report))
-    print(f"\nWall time {report['wall_seconds']:.0f}s. Report: {report_dir}/report.md; "
-          f"exported ensemble: {report['model']}")
+    quality = format_quality(report)
+    print("\n" + quality if quality else "")
+    if report.get("student"):  # export.student: the distilled student beside the ensemble
+        from adanas.student import format_comparison
+        print("\n" + format_comparison(report["student"]))
+    print(f"\nWall time {report['wall_seconds']:.0f}s.\n"
+          f"Report: {report.get('report_page') or report_dir / 'report.html'} (Markdown: "
+          f"{report_dir}/report.md)\n"
+          + (f"Data preview: {report['preview_page']}\n" if report.get("preview_page") else "")
+          + f"Exported ensemble: {report['model']}")
     return 0
 
 
@@ -113,8 +143,16 @@ def cmd_submit(args) -> int:
         # Before anything is compiled: Vertex AI pulls an image without a registry host from
         # Docker Hub. (A --template's images are checked by vertex.submit, before any request.)
         vertex.check_registry_images([cfg.image], "the config's `image`")
+        from pipelines import long_search
+        # The estimate's total line; above --max-cost, refused here: nothing compiled or sent.
+        warm = long_search.submit_setup(
+            args, cfg, lambda uri: vertex.read_gcs_text(uri, project=args.project))
         from pipelines.adanas_pipeline import compile_pipeline
-        template = compile_pipeline(cfg, args.output or f"build/{cfg.name}.yaml", caching=args.cache)
+        template = compile_pipeline(cfg, args.output or f"build/{cfg.name}.yaml", caching=args.cache,
+                                    warm_start=warm)
+    else:
+        from pipelines import long_search
+        long_search.template_setup(args)
     job = vertex.submit(template, project=args.project, region=args.region,
                         pipeline_root=args.pipeline_root, display_name=args.display_name,
                         job_id=args.job_id, service_account=args.service_account,
@@ -137,6 +175,7 @@ def cmd_components(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipelines import long_search
     parser = argparse.ArgumentParser(
         prog="adanas",
         description="AdaNet-style ensemble neural architecture search as a KFP v2 pipeline.")
@@ -174,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "the run hidden, as open-source KFP does (default: on)")
     p.add_argument("--in-process", action="store_true",
                    help="run the same steps in this process, without KFP (for debugging)")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print kfp.local's own output and every task's (by default they go "
+                        "to <pipeline-root>/<run>/run.log and each task's task.log, and only "
+                        "one line per task start and end is printed)")
+    long_search.add_run_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compile", help="compile the pipeline to YAML",
@@ -237,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-endpoint",
                    help="Vertex AI API endpoint (default: the region's; for private endpoints "
                         "and tests)")
+    long_search.add_submit_options(p)
     p.set_defaults(func=cmd_submit)
+    long_search.add_commands(sub, _config_args, _load)
 
     p = sub.add_parser("components", help="export each component's YAML spec for reuse",
                        description="Write one YAML spec per component; load them in your own "
@@ -255,9 +301,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
+    # A user's builder or generator (search.builder: package.module:function) imports from the
+    # working directory, as `python -m` would (the console script's own folder is first instead).
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     from adanas.config import ConfigError
+    from pipelines.console import TaskFailed
     try:
         return args.func(args)
+    except TaskFailed as e:
+        print(f"adanas: {e}", file=sys.stderr)
+        return 1
     except ConfigError as e:
         print(f"adanas: config error: {e}", file=sys.stderr)
         return 2

@@ -15,6 +15,14 @@ outputs afterwards. This module makes local runs behave like that launcher:
    executor output are mapped back) and the sandbox is deleted, so a URI that pointed into it
    leads nowhere, as an input URI does once a real pod is gone.
 
+The sandbox of a task is a stable folder, `<pipeline root>.tasks/<key>`, the key a hash of the
+task's command and inputs (not its output paths, which are new in every run). A task that
+fails or is killed (with the whole `adanas run`) leaves it behind; when the same task runs
+again (a kfp.local retry, or `adanas run --resume`, where every finished task comes from the
+cache and the same inputs reach it again) it gets its previous outputs back: a training task
+finds the checkpoint it wrote in `backup/` and resumes, as a retried task does on Vertex AI,
+whose output URI on Cloud Storage persists across retries.
+
 Used by `adanas run --hermetic` and the end-to-end tests:
 
     with hermetic_tasks(pipeline_root):
@@ -25,14 +33,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 EXECUTOR_INPUT_FLAG = "--executor_input"
 
@@ -104,18 +112,43 @@ def _restore_outputs(outputs_back: dict[str, str]) -> None:
             _copy(local, Path(original))
 
 
-def run_task(full_command: list[str], pipeline_root: str, env: dict[str, str] | None = None) -> int:
+def task_state_dir(pipeline_root: str | os.PathLike) -> Path:
+    """Where the sandboxes of a pipeline root's tasks live: beside it, never inside (the root is
+    hidden from the task)."""
+    return Path(os.path.realpath(pipeline_root) + ".tasks")
+
+
+def task_key(command: list[str], executor_input: dict[str, Any]) -> str:
+    """A task's identity across runs: its command with the executor input's inputs only."""
+    i = command.index(EXECUTOR_INPUT_FLAG) + 1
+    keyed = command[:i] + [json.dumps(executor_input.get("inputs", {}), sort_keys=True)] + command[i + 1:]
+    return hashlib.sha256(json.dumps(keyed).encode()).hexdigest()[:24]
+
+
+def run_task(full_command: list[str], pipeline_root: str, env: dict[str, str] | None = None,
+             output: Callable[[str], None] | None = None) -> int:
     """Runs one task's command hermetically (see the module doc); returns its exit status.
-    The task's output streams to this process's stdout, as kfp.local's own runner does."""
+    Each line the task prints goes to `output`; by default to this process's stdout, as
+    kfp.local's own runner does (pipelines/console.py passes its own, for `adanas run`)."""
     command = list(full_command)
     i = command.index(EXECUTOR_INPUT_FLAG) + 1
     executor_input = json.loads(command[i])
     root = os.path.realpath(pipeline_root)
     os.makedirs(root, exist_ok=True)   # kfp.local makes it only when the first output is written
-    sandbox = Path(tempfile.mkdtemp(prefix="adanas-task-"))
+    sandbox = task_state_dir(root) / task_key(command, executor_input)
+    if sandbox.exists():
+        # An earlier attempt of this very task failed or was killed: its outputs stay (a
+        # training checkpoint), the rest is made afresh.
+        for stale in ("inputs", "parameters", "executor_output.json"):
+            path = sandbox / stale
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        (output or _print)(f"adanas: task {sandbox.name}: an earlier attempt left its outputs "
+                           f"in {sandbox}; reusing them (a training checkpoint resumes)\n")
+    sandbox.mkdir(parents=True, exist_ok=True)
     if os.path.commonpath([root, os.path.realpath(sandbox)]) == root:
-        raise RuntimeError(f"the pipeline root {root} contains the temporary folder {sandbox}; "
+        raise RuntimeError(f"the pipeline root {root} contains the task folder {sandbox}; "
                            f"put the pipeline root elsewhere")
+    code = None
     try:
         outputs_back = sandbox_executor_input(executor_input, sandbox)
         command[i] = json.dumps(executor_input)
@@ -127,13 +160,21 @@ def run_task(full_command: list[str], pipeline_root: str, env: dict[str, str] | 
                                    text=True, bufsize=1, env=None if env is None else {**os.environ, **env})
         assert process.stdout is not None
         for line in iter(process.stdout.readline, ""):
-            print(line, end="")
+            (output or _print)(line)
         code = process.wait()
         if code == 0:
             _restore_outputs(outputs_back)
         return code
     finally:
-        shutil.rmtree(sandbox, ignore_errors=True)
+        if code == 0:
+            shutil.rmtree(sandbox, ignore_errors=True)
+        else:
+            # Kept for the next attempt of the same task; its input copies are not needed.
+            shutil.rmtree(sandbox / "inputs", ignore_errors=True)
+
+
+def _print(line: str) -> None:
+    print(line, end="")
 
 
 @contextlib.contextmanager

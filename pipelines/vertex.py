@@ -109,6 +109,18 @@ def submit(template_path: str | Path, *, project: str, region: str, pipeline_roo
     return job
 
 
+def read_gcs_text(uri: str, project: str | None = None, credentials: Any = None) -> str:
+    """The text of one Cloud Storage object (the ensemble record a `--warm-start gs://...`
+    continues from, read at submit time). STORAGE_EMULATOR_HOST points it elsewhere (tests)."""
+    from google.cloud import storage
+
+    if not uri.startswith("gs://"):
+        raise ValueError(f"{uri!r}: expected a gs:// URI")
+    bucket, _, name = uri[len("gs://"):].partition("/")
+    client = storage.Client(project=project, credentials=credentials)
+    return client.bucket(bucket).blob(name).download_as_text()
+
+
 def console_url(job) -> str:
     """The job's page in the Google Cloud console."""
     project, region, job_id = job.project, job.location, job.name

@@ -33,3 +33,23 @@ def fragile(spec, input_shape, num_classes):
 
 def one_good_one_nan_one_broken(iteration, count, base, last):
     return [dict(base), dict(base, fault="nan"), dict(base, fault="error")]
+
+
+@keras.saving.register_keras_serializable(package="example_builders")
+class LearnedScale(keras.layers.Layer):
+    """A custom layer (one trainable scalar), registered so that saved models using it load
+    wherever this module has been imported."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def call(self, x):
+        return x * self.scale
+
+
+def with_custom_layer(spec, input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Rescaling(1.0 / 255)(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(spec["units"], activation="relu")(x)
+    return keras.Model(inputs, LearnedScale()(keras.layers.Dense(num_classes)(x)))

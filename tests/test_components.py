@@ -22,8 +22,11 @@ def test_components_end_to_end_by_hand(tmp_path):
     sections = {n: config.section_json(cfg, n) for n in ("dataset", "augmentation", "search", "training")}
 
     dataset = _artifact(dsl.Dataset, tmp_path / "dataset")
+    preview = _artifact(dsl.HTML, tmp_path / "preview")
     OPS.prepare_dataset.python_func(dataset_config=sections["dataset"],
-                                 augmentation=sections["augmentation"], dataset=dataset)
+                                 augmentation=sections["augmentation"], dataset=dataset,
+                                 preview=preview)
+    assert (tmp_path / "preview").read_text().count("data:image/png;base64,") == 1
     assert dataset.metadata["num_classes"] == 10 and (tmp_path / "dataset" / "meta.json").exists()
 
     previous = None
@@ -38,7 +41,9 @@ def test_components_end_to_end_by_hand(tmp_path):
             model = _artifact(dsl.Model, tmp_path / name)
             metrics = _artifact(dsl.Metrics, tmp_path / f"{name}-metrics")
             OPS.train_candidate.python_func(candidate=spec, training=sections["training"],
-                                            dataset=dataset, model=model, metrics=metrics)
+                                            dataset=dataset, model=model, metrics=metrics,
+                                            tensorboard=_artifact(dsl.Artifact, tmp_path / f"{name}-tb"))
+            assert (tmp_path / f"{name}-tb").is_dir()   # tensorboard off: an empty output
             assert metrics.metadata["params"] > 0 and model.metadata["name"] == name
             models.append(model)
         ens = _artifact(dsl.Model, tmp_path / f"ensemble-{t}")
@@ -59,9 +64,25 @@ def test_components_end_to_end_by_hand(tmp_path):
     report = _artifact(dsl.Artifact, tmp_path / "report")
     metrics = _artifact(dsl.Metrics, tmp_path / "final-metrics")
     OPS.evaluate_ensemble.python_func(dataset=dataset, ensemble=previous, exported_model=exported,
-                                      report=report, metrics=metrics)
+                                      report=report, metrics=metrics,
+                                      report_markdown=_artifact(dsl.Markdown, tmp_path / "md"),
+                                      report_html=_artifact(dsl.HTML, tmp_path / "html"),
+                                      classification_metrics=(cm := _artifact(dsl.ClassificationMetrics,
+                                                                               tmp_path / "cm")))
+    assert "| iter |" in (tmp_path / "md").read_text() and "## Per class (test)" in (tmp_path / "md").read_text()
+    assert (tmp_path / "html").read_text().count("data:image/png;base64,") >= 5
+    confusion = cm.metadata["confusionMatrix"]
+    assert [c["displayName"] for c in confusion["annotationSpecs"]] == [str(i) for i in range(10)]
+    assert sum(map(sum, (r["row"] for r in confusion["rows"]))) == artifacts.read_report(tmp_path / "report")["test_examples"]
+    assert 0.0 <= metrics.metadata["expected_calibration_error"] <= 1.0
+    assert metrics.metadata["saved_model_ms_per_image_batch_64"] > 0
+    # Names no other step logs (a Vertex AI Experiment run merges all of a run's Metrics).
+    assert metrics.metadata["final_test_error"] == metrics.metadata["test_error"]
     result = artifacts.read_report(tmp_path / "report")
-    assert result["ensemble_size"] == 2 == metrics.metadata["ensemble_size"]
+    # The grown ensemble has 2 members; what is exported is the best of it, its last member
+    # and the best single candidate on validation.
+    assert result["returned"]["grown_ensemble_size"] == 2
+    assert result["ensemble_size"] == len(result["members"]) == metrics.metadata["ensemble_size"]
     assert [it["ensemble_size"] for it in result["iterations"]] == [1, 2]
     assert 0.0 <= metrics.metadata["test_error"] <= 1.0
     assert np.isclose(metrics.metadata["test_accuracy"], 1 - metrics.metadata["test_error"])
@@ -74,7 +95,8 @@ def test_component_specs_export(tmp_path):
     paths = components.export_specs(tmp_path, "example.com/adanas:9.9.9")
     assert sorted(p.name for p in paths) == sorted(
         ["prepare_dataset.yaml", "generate_candidates.yaml", "train_candidate.yaml",
-         "select_ensemble.yaml", "evaluate_ensemble.yaml"])
+         "select_ensemble.yaml", "evaluate_ensemble.yaml", "distill_student.yaml",
+         "register_model.yaml"])
     loaded = kfp_components.load_component_from_file(str(tmp_path / "train_candidate.yaml"))
     assert set(loaded.component_spec.inputs) == {"candidate", "training", "dataset", "previous_ensemble", "accelerator"}
     assert loaded.component_spec.inputs["previous_ensemble"].optional

@@ -192,3 +192,42 @@ def test_artifacts_refuse_another_kind_or_version(tmp_path):
     (c / artifacts.CANDIDATE_RECORD).write_text(json.dumps({"spec": {}}))
     with pytest.raises(artifacts.ArtifactError, match="expected an adanas.candidate artifact, found no format stamp"):
         artifacts.read_candidate(c)
+
+
+def test_the_search_returns_no_worse_than_its_best_single_subnetwork(tmp_path):
+    # Iteration 0 can only offer a weak tower; iteration 1 a strong one. force_grow makes the
+    # ensemble [weak, strong], whose uniform mean is worse than the strong tower alone: the
+    # search returns the strong tower, and says why.
+    search = config.from_dict(tiny_config_dict()).search
+    y = np.array([0, 1, 0, 1])
+    ds = write_dataset(tmp_path / "dataset", y, y)
+    onehot = np.eye(2)[y] - 0.5
+    weak, strong = -0.5 * onehot, 4.0 * onehot
+    w = write_candidate(tmp_path / "w", "i0_c0", weak, weak, validation_loss=metrics.cross_entropy(weak, y))
+    e0 = ensemble.select_step(search, 0, ds, [w], None, tmp_path / "e0")
+    assert e0["returned"]["members"] == ["i0_c0"]
+    s = write_candidate(tmp_path / "s", "i1_c0", strong, strong, validation_loss=metrics.cross_entropy(strong, y))
+    e1 = ensemble.select_step(search, 1, ds, [s], tmp_path / "e0", tmp_path / "e1")
+    assert e1["ensemble"]["size"] == 2                       # the AdaNet ensemble grew ...
+    assert e1["returned"]["members"] == ["i1_c0"]            # ... but what is returned is better
+    options = {o["label"]: o["validation_objective"] for o in e1["returned"]["options"]}
+    assert options["ensemble"] > options["best single i1_c0"]
+    record = artifacts.ensemble_record(tmp_path / "e1")
+    assert [m["spec"]["name"] for m in record["returned"]["members"]] == ["i1_c0"]
+    assert record["best_single"]["spec"]["name"] == "i1_c0"
+    np.testing.assert_allclose(artifacts.ensemble_logits(tmp_path / "e1", "returned")["test"][0], strong)
+    assert artifacts.ensemble_model(tmp_path / "e1", "i1_c0").exists()
+
+
+def test_a_complementary_ensemble_is_returned_whole(tmp_path):
+    # Each tower is right on half of the examples and unsure on the rest: their mean beats both.
+    search = config.from_dict(tiny_config_dict()).search
+    y = np.array([0, 1, 0, 1])
+    ds = write_dataset(tmp_path / "dataset", y, y)
+    onehot = 3.0 * (np.eye(2)[y] - 0.5)
+    a = onehot * np.array([[1.0], [1.0], [0.1], [0.1]])
+    b = onehot * np.array([[0.1], [0.1], [1.0], [1.0]])
+    ensemble.select_step(search, 0, ds, [write_candidate(tmp_path / "a", "i0_c0", a, a)], None, tmp_path / "e0")
+    e1 = ensemble.select_step(search, 1, ds, [write_candidate(tmp_path / "b", "i1_c0", b, b)],
+                              tmp_path / "e0", tmp_path / "e1")
+    assert e1["returned"]["label"] == "ensemble" and e1["returned"]["members"] == ["i0_c0", "i1_c0"]

@@ -72,7 +72,7 @@ def test_weighted_selection_and_export(tmp_path, digits_dir):
     """select_step with the weighted ensembler, then the exported Keras model applies the weights."""
     from adanas import generators, train
     cfg = config.from_dict(tiny_config_dict(ensembler="weighted", mixture_weight_type="vector",
-                                            adanet_lambda=0.01, use_bias=True))
+                                            adanet_lambda=0.01, use_bias=True, return_best=False))
     specs = generators.propose(cfg.search, cfg.seed, 0, None)
     dirs = []
     for spec in specs:

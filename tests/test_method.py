@@ -77,6 +77,10 @@ def test_distillation_loss_by_hand(ls, tau):
     assert float(np.asarray(plain)[0]) == pytest.approx(want_ce, rel=1e-5)
     kd = train.subnetwork_loss(2, ls, True, tau)(np.array([[1.0, 0.0, 0.0, 2.0]]), s)
     assert float(np.asarray(kd)[0]) == pytest.approx(want_ce + want_kd, rel=1e-5)
+    # Live teacher: the same loss, the teacher's logits arriving beside the student's.
+    live = train.subnetwork_loss(2, ls, True, tau, live=True)(np.array([[1.0, 0.0]]),
+                                                            np.concatenate([s, t], axis=1))
+    assert float(np.asarray(live)[0]) == pytest.approx(want_ce + want_kd, rel=1e-5)
 
 
 def _dataset(tmp_path, n_train=4):
@@ -98,18 +102,43 @@ def test_select_caches_the_teachers_of_each_distillation_mode(tmp_path):
     assert train.read_teacher(None, "adaptive") is None
 
 
-def test_distilling_candidate_trains_from_the_cached_teacher(digits_dir, tmp_path):
+@pytest.mark.parametrize("teacher", ["cached", "live"])
+def test_distilling_candidate_trains_from_its_teacher(digits_dir, tmp_path, teacher):
     cfg = config.from_dict({**tiny_config_dict(), "training": {
         "max_iteration_steps": 3, "train_epochs": None, "batch_size": 16,
-        "knowledge_distillation": "adaptive", "distillation_temperature": 2.0}})
+        "knowledge_distillation": "adaptive", "distillation_temperature": 2.0,
+        "distillation_teacher": teacher}})
     first, second = generators.propose(cfg.search, 0, 0, None)
     m0 = train.train_candidate(first, cfg.training, digits_dir, tmp_path / "c0")
     assert not m0["distilled"] and (tmp_path / "c0" / "logits_train.npy").exists()
     ensemble.select_step(cfg.search, 0, digits_dir, [tmp_path / "c0"], None, tmp_path / "e0")
     m1 = train.train_candidate(second, cfg.training, digits_dir, tmp_path / "c1", tmp_path / "e0")
     assert m1["distilled"] and np.isfinite(m1["train_loss"])
-    # The saved model loads without our loss functions.
-    keras.saving.load_model(tmp_path / "c1" / "model.keras")
+    # The saved model loads without our loss functions, and is the student alone.
+    saved = keras.saving.load_model(artifacts.candidate_model(tmp_path / "c1"))
+    assert saved.output.shape[-1] == 10
+
+
+def test_live_teacher_sees_the_students_batch_and_stays_frozen(digits_dir, tmp_path):
+    cfg = config.from_dict(tiny_config_dict(ensemble_strategies=["all"]))
+    specs = generators.propose(cfg.search, 0, 0, None)
+    for spec in specs:
+        train.train_candidate(spec, cfg.training, digits_dir, tmp_path / spec["name"])
+    ensemble.select_step(cfg.search, 0, digits_dir, [tmp_path / s["name"] for s in specs], None,
+                         tmp_path / "e0")
+    x, _ = artifacts.dataset_split(digits_dir, "train")
+    members = [keras.saving.load_model(artifacts.candidate_model(tmp_path / s["name"])) for s in specs]
+    want = {"adaptive": np.mean([m.predict(x[:16], verbose=0) for m in members], axis=0),
+            "born_again": members[-1].predict(x[:16], verbose=0)}
+    for mode, logits in want.items():
+        teacher = train.live_teacher(tmp_path / "e0", mode, (8, 8, 1))
+        student = models.build_model(specs[0], (8, 8, 1), 10, 0.0)
+        joint = train.with_teacher(student, teacher)
+        out = np.asarray(joint(x[:16].astype(np.float32), training=True))
+        # The teacher's half is the previous ensemble on exactly the batch the student sees.
+        np.testing.assert_allclose(out[:, 10:], logits, atol=1e-4)
+        np.testing.assert_allclose(out[:, :10], np.asarray(student(x[:16].astype(np.float32), training=True)), atol=1e-5)
+        assert not teacher.trainable_weights and joint.trainable_weights
 
 
 def test_learning_rate_warmup_then_cosine():

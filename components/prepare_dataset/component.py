@@ -1,10 +1,11 @@
 """Prepare step: loads and checks the dataset, records the augmentation policy (applied on the
 fly by every training task), writes the Dataset artifact every candidate trains on."""
 
-from kfp.dsl import Dataset, Output
+from kfp.dsl import HTML, Dataset, Output
 
 
-def prepare_dataset(dataset_config: str, augmentation: str, dataset: Output[Dataset]):
+def prepare_dataset(dataset_config: str, augmentation: str, dataset: Output[Dataset],
+                    preview: Output[HTML]):
     """Loads `dataset_config` (digits, a tfds name or an image folder) into a Dataset artifact.
 
     Args:
@@ -12,9 +13,12 @@ def prepare_dataset(dataset_config: str, augmentation: str, dataset: Output[Data
         augmentation: the `augmentation` section, as JSON; recorded in the artifact and applied
             on the fly by every training task.
         dataset: train/validation/test arrays plus meta.json.
+        preview: a page of a few training images per class, as stored and under the recorded
+            augmentation policy (what training will see), before any training is paid for.
     """
     from adanas import config, data
 
     meta = data.prepare_step(config.section_from_json("dataset", dataset_config),
-                             config.section_from_json("augmentation", augmentation), dataset.path)
+                             config.section_from_json("augmentation", augmentation), dataset.path,
+                             preview_out=preview.path)
     dataset.metadata.update({k: meta[k] for k in ("num_classes", "image_shape", "splits")})
