@@ -542,6 +542,11 @@ class TaskResources:
     accelerator_count: Int = Field(0, description="accelerators (GPUs, TPU chips) per task")
     retries: Int = Field(0, description="orchestrator retries of a failed task (e.g. preemption)")
 
+    @property
+    def accelerator_kind(self) -> str:
+        """"GPU", "TPU" or "" (none): what the task's TensorFlow must see, and which image it runs."""
+        return {"NVIDIA": "GPU", "TPU": "TPU"}.get((self.accelerator_type or "").split("_")[0], "")
+
     def validate(self, path: str) -> None:
         p = f"{path}."
         _check(self.cpu_limit is None or bool(_CPU_RE.match(self.cpu_limit)), p + "cpu_limit",
@@ -937,7 +942,7 @@ class Config:
     def _validate_distribution(self) -> None:
         """The training strategy and the accelerators must agree."""
         dist, train = self.training.distribution, self.resources.train
-        tpu = (train.accelerator_type or "").startswith("TPU_")
+        tpu = train.accelerator_kind == "TPU"
         if dist == "tpu" or tpu:
             _check(dist == "tpu" and tpu, "training.distribution" if tpu else "resources.train.accelerator_type",
                    f"TPUs train under distribution 'tpu' (got {dist!r}) on a TPU accelerator "
@@ -950,8 +955,7 @@ class Config:
     def train_image_uri(self) -> str:
         """Training runs in the GPU image (`<image>-gpu`) when it asks for NVIDIA GPUs, in the
         TPU image (`<image>-tpu`) on TPUs."""
-        kind = (self.resources.train.accelerator_type or "").split("_")[0]
-        return image_ref(self.image, {"NVIDIA": "gpu", "TPU": "tpu"}.get(kind, ""))
+        return image_ref(self.image, self.resources.train.accelerator_kind.lower())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -81,17 +81,10 @@ def _train(spec, cfg: StudentConfig, training: TrainingConfig, dataset_dir, teac
     batch = min(training.batch_size, len(x))
     steps_per_epoch = max(1, len(x) // batch)
     total_steps = cfg.epochs * steps_per_epoch
-    main_loss = train.subnetwork_loss(num_classes, training.label_smoothing, True, cfg.temperature,
-                                      live=True)
-    if outputs == 1:
-        loss, loss_weights, tracked = main_loss, None, [train._accuracy(num_classes)]
-    else:  # auxiliary head (nasnet): plain label loss, weighted, as in the train step
-        aux_weight = getattr(family.parse(spec["arch"]), "aux_head_weight", 0.4)
-        loss = [main_loss, train.subnetwork_loss(num_classes, training.label_smoothing, False, 1.0)]
-        loss_weights, tracked = [1.0, aux_weight], [[train._accuracy(num_classes)], []]
-    with dist.scope():
-        trained.compile(optimizer=train.make_optimizer(training, total_steps), loss=loss,
-                        loss_weights=loss_weights, metrics=tracked, jit_compile=training.use_xla)
+    # As in the train step: the distillation loss, plus the auxiliary head's where there is one.
+    train.compile_for_training(trained, spec, num_classes, training, total_steps, dist,
+                               train.subnetwork_loss(num_classes, training.label_smoothing, True,
+                                                     cfg.temperature, live=True))
     ds = augment.training_dataset(x, y, num_classes, batch, meta["augmentation"],
                                   seed=spec["seed"], outputs=outputs)
     log.info("[student] training %s (%d params) on the ensemble's soft targets (T=%g): %d epochs "
@@ -101,7 +94,7 @@ def _train(spec, cfg: StudentConfig, training: TrainingConfig, dataset_dir, teac
     # The candidates' callbacks: progress lines, drop path burn-in, a checkpoint each epoch.
     history = trained.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, verbose=0,
                           shuffle=False,
-                          callbacks=train._callbacks(NAME, cfg.epochs, total_steps,
+                          callbacks=train.fit_callbacks(NAME, cfg.epochs, total_steps,
                                                      getattr(student, "drop_path_schedule", None),
                                                      Path(out_dir) / "backup",
                                                      training.checkpoint_min_seconds))
@@ -109,12 +102,7 @@ def _train(spec, cfg: StudentConfig, training: TrainingConfig, dataset_dir, teac
     final_loss = float(history.history["loss"][-1])
     if not math.isfinite(final_loss):
         raise FloatingPointError(f"[student] training diverged: loss {final_loss}")
-    inference = family.inference_model(student)
-    if getattr(inference, "compiled", False) or inference.outputs[0].dtype != "float32":
-        out = inference.outputs[0]
-        if out.dtype != "float32":
-            out = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(out)
-        inference = keras.Model(inference.inputs, out, name=inference.name)
+    inference = train.servable(family, student)
     return inference, {"train_loss": final_loss, "train_seconds": train_seconds,
                        "train_steps": total_steps, "epochs": cfg.epochs,
                        "distillation_temperature": cfg.temperature}

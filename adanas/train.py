@@ -83,7 +83,7 @@ def subnetwork_loss(num_classes: int, label_smoothing: float, distill: bool, tem
     return loss
 
 
-def _accuracy(num_classes: int):
+def accuracy_metric(num_classes: int):
     import keras
 
     def accuracy(y_true, y_pred):  # the student's part of [student | live teacher] outputs
@@ -92,7 +92,7 @@ def _accuracy(num_classes: int):
     return accuracy
 
 
-def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: Path,
+def fit_callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: Path,
                checkpoint_min_seconds: float = 0.0):
     """Progress lines (parallel tasks interleave), the drop path burn-in, and a checkpoint each
     epoch so a retried task (a preempted node) resumes instead of starting over."""
@@ -133,6 +133,36 @@ def _callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: P
     # A per-batch hook only where needed: Keras syncs with the device for each one.
     return [Backup(str(backup_dir), save_freq="epoch"), Progress(),
             *([DropPathSchedule()] if schedule is not None else [])]
+
+
+def compile_for_training(trained, spec: dict[str, Any], num_classes: int, cfg: TrainingConfig,
+                         total_steps: int, dist, main_loss) -> None:
+    """Compiles the training model: `main_loss` on the logits and, with an auxiliary head
+    (nasnet), the plain label loss on it, weighted as the architecture says."""
+    if len(trained.outputs) == 1:
+        loss, loss_weights, tracked = main_loss, None, [accuracy_metric(num_classes)]
+    else:
+        family = models.family_of_spec(spec)
+        aux_weight = getattr(family.parse(spec["arch"]), "aux_head_weight", 0.4)
+        loss = [main_loss, subnetwork_loss(num_classes, cfg.label_smoothing, False, 1.0)]
+        loss_weights, tracked = [1.0, aux_weight], [[accuracy_metric(num_classes)], []]
+    with dist.scope():
+        trained.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss,
+                        loss_weights=loss_weights, metrics=tracked, jit_compile=cfg.use_xla)
+
+
+def servable(family, model):
+    """The model to save and serve: training-only parts removed (the family's inference
+    model), no compile state (the file must not need our loss functions), float32 logits out,
+    also under mixed precision."""
+    import keras
+    inference = family.inference_model(model)
+    if getattr(inference, "compiled", False) or inference.outputs[0].dtype != "float32":
+        logits_out = inference.outputs[0]
+        if logits_out.dtype != "float32":
+            logits_out = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(logits_out)
+        inference = keras.Model(inference.inputs, logits_out, name=inference.name)
+    return inference
 
 
 def live_teacher(previous_ensemble: str | os.PathLike, mode: str, input_shape):
@@ -286,17 +316,9 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         epochs = cfg.train_epochs
     total_steps = epochs * steps_per_epoch
 
-    main_loss = subnetwork_loss(num_classes, cfg.label_smoothing, distilling,
-                                cfg.distillation_temperature, live)
-    if outputs == 1:
-        loss, loss_weights, tracked = main_loss, None, [_accuracy(num_classes)]
-    else:  # auxiliary head: plain label loss, weighted
-        aux_weight = getattr(family.parse(candidate["arch"]), "aux_head_weight", 0.4)
-        loss = [main_loss, subnetwork_loss(num_classes, cfg.label_smoothing, False, 1.0)]
-        loss_weights, tracked = [1.0, aux_weight], [[_accuracy(num_classes)], []]
-    with dist.scope():
-        trained.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss,
-                      loss_weights=loss_weights, metrics=tracked, jit_compile=cfg.use_xla)
+    compile_for_training(trained, candidate, num_classes, cfg, total_steps, dist,
+                         subnetwork_loss(num_classes, cfg.label_smoothing, distilling,
+                                         cfg.distillation_temperature, live))
     # A rerun of a task that was killed resumes from its checkpoint (BackupAndRestore, below):
     # its input stream then skips what the finished epochs consumed, so the resumed training
     # sees the very batches an unbroken one would have.
@@ -311,7 +333,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
              if distilling else "")
     t0 = time.perf_counter()
     history = trained.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
-                        callbacks=_callbacks(candidate["name"], epochs, total_steps,
+                        callbacks=fit_callbacks(candidate["name"], epochs, total_steps,
                                              getattr(model, "drop_path_schedule", None),
                                              Path(out_dir) / "backup", cfg.checkpoint_min_seconds)
                         + ([curves.callback(curves.log_dirs(tensorboard_dir, candidate["name"]), model,
@@ -321,14 +343,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     if not math.isfinite(final_loss):
         raise FloatingPointError(f"[{candidate['name']}] training diverged: loss {final_loss}")
 
-    inference = family.inference_model(model)
-    if getattr(inference, "compiled", False) or inference.outputs[0].dtype != "float32":
-        # Same layers, no compile state (the saved file must not need our loss functions), and
-        # float32 logits out, also under mixed precision.
-        logits_out = inference.outputs[0]
-        if logits_out.dtype != "float32":
-            logits_out = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(logits_out)
-        inference = keras.Model(inference.inputs, logits_out, name=inference.name)
+    inference = servable(family, model)
     splits = dict(held_out)
     if cfg.knowledge_distillation != "none":
         splits["train"] = (x, y)

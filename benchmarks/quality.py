@@ -263,16 +263,16 @@ def fit_deadline(deadline: float):
             if time.monotonic() >= deadline:
                 Deadline.stopped = self.model.stop_training = True
 
-    original = train._callbacks
+    original = train.fit_callbacks
 
     def with_deadline(*args, **kwargs):
         return original(*args, **kwargs) + [Deadline()]
 
-    train._callbacks = with_deadline
+    train.fit_callbacks = with_deadline
     try:
         yield Deadline
     finally:
-        train._callbacks = original
+        train.fit_callbacks = original
 
 
 def run_single(cfg: Config, work: Path, ds: Data, budget: float, best_member: dict[str, Any]) -> dict[str, Any]:

@@ -27,9 +27,8 @@ from adanas.customjob import LOCATION as GOOGLE_CLOUD_LOCATION
 from adanas.customjob import PROJECT as GOOGLE_CLOUD_PROJECT
 from adanas.customjob import JobOptions
 from components.custom_job import as_custom_job
-from adanas.config import TARGETS, Config, TaskResources, check_target, section_json
+from adanas.config import Config, TaskResources, check_target, section_json
 from adanas.continuation import WarmStart, continued_search
-
 
 
 def _apply_resources(task, res: TaskResources, k8s=None):
@@ -115,8 +114,7 @@ def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = N
     sections["search"] = json.dumps(dataclasses.asdict(search), sort_keys=True)
     first = warm_start.first_iteration if warm_start is not None else 0
     # What the train task must see (it fails rather than train on CPU): GPU, TPU or nothing.
-    accelerator = {"NVIDIA": "GPU", "TPU": "TPU"}.get(
-        (cfg.resources.train.accelerator_type or "").split("_")[0], "")
+    accelerator = cfg.resources.train.accelerator_kind
     default = cfg.resources.default
 
     @dsl.pipeline(name=cfg.name,

@@ -364,12 +364,12 @@ def test_training_interrupted_and_resumed_ends_where_an_unbroken_one_does(digits
             if epoch == 2:
                 raise Killed()
 
-    callbacks = train._callbacks
-    monkeypatch.setattr(train, "_callbacks", lambda *a, **k: callbacks(*a, **k) + [KillAfterEpoch3()])
+    callbacks = train.fit_callbacks
+    monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [KillAfterEpoch3()])
     with pytest.raises(Killed):
         train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "broken")
     assert train.resumed_epochs(tmp_path / "broken" / "backup") == 3
-    monkeypatch.setattr(train, "_callbacks", callbacks)
+    monkeypatch.setattr(train, "fit_callbacks", callbacks)
     resumed = train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "broken")
     for key in ("train_loss", "validation_loss", "validation_error", "test_error"):
         assert resumed[key] == unbroken[key], key

@@ -62,7 +62,7 @@ def test_checkpoints_are_at_most_as_frequent_as_configured(tmp_path, monkeypatch
     from adanas import train
     clock = [100.0]
     monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
-    backup = train._callbacks("c", 10, 100, None, tmp_path / "backup", checkpoint_min_seconds=10)[0]
+    backup = train.fit_callbacks("c", 10, 100, None, tmp_path / "backup", checkpoint_min_seconds=10)[0]
     saved = []
     monkeypatch.setattr(backup, "_save_model", lambda: saved.append(backup._current_epoch))
     monkeypatch.setattr(backup, "_load_model", lambda: None)  # nothing to restore
