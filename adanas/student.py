@@ -49,14 +49,8 @@ def train_student(spec: dict[str, Any], cfg: StudentConfig, training: TrainingCo
                   out_dir: str | os.PathLike):
     """Trains the student against the frozen teacher (a Keras model file: raw images in,
     logits out). Returns (the student's inference model, training metrics)."""
-    import keras
-
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if training.use_bf16 else "float32")
-    try:
+    with train.precision(training.use_bf16):
         return _train(spec, cfg, training, dataset_dir, teacher_file, out_dir)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
 
 
 def _train(spec, cfg: StudentConfig, training: TrainingConfig, dataset_dir, teacher_file, out_dir):

@@ -14,13 +14,14 @@ student; with `cached` T is the select step's logits of the un-augmented example
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -269,14 +270,19 @@ def train_candidate(candidate: dict[str, Any], cfg: TrainingConfig,
                     tensorboard_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Trains `candidate` on the Dataset artifact; returns its metrics. With
     `training.tensorboard`, its curves go under `tensorboard_dir` (adanas.curves)."""
-    import keras
-
-    # Mixed precision for this candidate only: a later step of the same process (the in-process
-    # search, tests) must not inherit it.
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.use_bf16 else "float32")
-    try:
+    with precision(cfg.use_bf16):
         return _train(candidate, cfg, dataset_dir, out_dir, previous_ensemble, tensorboard_dir)
+
+
+@contextlib.contextmanager
+def precision(use_bf16: bool) -> Iterator[None]:
+    """Mixed precision (bfloat16 compute) for one training only: a later step of the same
+    process (the in-process search, tests) must not inherit the global policy."""
+    import keras
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if use_bf16 else "float32")
+    try:
+        yield
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
