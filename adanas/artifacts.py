@@ -6,16 +6,21 @@ holds only its own declared inputs; see pipelines/hermetic.py). Each folder's JS
 carries `format: {kind, version}`; a reader refuses a folder of another kind or version with a
 message saying what it found and what to do.
 
-Dataset (prepare step)
+Dataset (prepare step); every split is sharded, so no reader ever holds a whole split
     meta.json                         num_classes, class_names, image_shape, split sizes, the
+                                      shards of each split (file, example count), per-channel
+                                      pixel statistics, the data checks' report, the
                                       augmentation policy, the source, the dataset config and
-                                      a fingerprint (sha256) of the arrays
-    train.npz, validation.npz, test.npz   x: uint8 [N, H, W, C] raw pixels, y: int64 [N]
+                                      a fingerprint (sha256) of the pixels and labels
+    {split}-{k:05d}.tfrecord          tf.train.Example {image: PNG (lossless) or raw bytes,
+                                      label: int64}, at most `dataset.shard_size` per shard
+    {split}-{k:05d}.labels.npy        int64 [n_k]: the shard's labels again, for the steps that
+                                      need labels only and no TensorFlow (select, reports)
 Candidate (train step)
     candidate.json                    spec and metrics, or spec and `failed` (the error)
     model.keras                       the trained subnetwork for inference (raw images in, logits out)
-    logits_{validation,test}.npy      float32 [N, C], cached for selection and reports
-    logits_train.npy                  float32 [N, C] on un-augmented training images (distillation on)
+    logits/{split}-{k:05d}.npy        float32 [n_k, C] per dataset shard, validation and test
+                                      (and train, on un-augmented images, with distillation on)
 Ensemble (select step)
     ensemble.json                     members (spec, metrics), mixture weights and bias,
                                       per-iteration history, the next iteration's plan or why
@@ -27,10 +32,11 @@ Ensemble (select step)
     models/<name>.keras               every subnetwork the ensemble may use: its members, the
                                       returned model's and the best single one (and, with the
                                       caruana ensembler, the whole pool it picks from)
-    {group}_logits_{split}.npy        float32 [M, N, C] cached logits of each group of
-                                      subnetworks: member, returned, best_single, pool (caruana)
-    teacher_logits_train.npz          distillation on: {"adaptive", "born_again"} [N, C], the
-                                      next iteration's teachers
+    {group}_logits/{split}-{k:05d}.npy  float32 [M, n_k, C] per dataset shard: cached logits of
+                                      each group of subnetworks: member, returned, best_single,
+                                      pool (caruana)
+    teacher_logits/{mode}-{k:05d}.npy distillation on: float32 [n_k, C] per training shard for
+                                      mode adaptive and born_again, the next iteration's teachers
 Report (evaluate step)
     report.json, report.md
     report.html                       the report as one self-contained page (figures embedded)
@@ -57,20 +63,25 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-FORMAT_VERSION = 1
+# 2: sharded datasets and per-shard logits (issue 13); 1 held whole splits in .npz / .npy.
+FORMAT_VERSION = 2
 SPLITS = ("train", "validation", "test")
+ENCODINGS = ("png", "raw")
+DEFAULT_SHARD_SIZE = 4096
 
 DATASET_RECORD = "meta.json"
 CANDIDATE_RECORD = "candidate.json"
 MODEL_FILE = "model.keras"
 ENSEMBLE_RECORD = "ensemble.json"
 ENSEMBLE_MODELS = "models"
-TEACHER_FILE = "teacher_logits_train.npz"
+TEACHER_DIR = "teacher_logits"
+LOGITS_DIR = "logits"
 REPORT_RECORD = "report.json"
 REPORT_TEXT = "report.md"
 REPORT_HTML = "report.html"
@@ -118,39 +129,220 @@ def _checked(record: dict[str, Any], path: PathLike, kind: str) -> dict[str, Any
     return record
 
 
-def _save_arrays(folder: Path, pattern: str, arrays: dict[str, np.ndarray | None]) -> None:
-    for split, arr in arrays.items():
-        if arr is not None:
-            np.save(folder / pattern.format(split), np.asarray(arr, dtype=np.float32))
+class Sharded:
+    """One split's per-shard arrays (logits [n_k, C] or [M, n_k, C], labels [n_k]), in dataset
+    shard order: files read one at a time as they are iterated, or arrays already in memory.
+    Iterating again reads again, so a reader holds one shard at a time."""
+
+    def __init__(self, parts: list[PathLike | np.ndarray]):
+        self.parts = list(parts)
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for part in self.parts:
+            yield part if isinstance(part, np.ndarray) else _load_npy(part)
+
+    def full(self) -> np.ndarray:
+        """All shards concatenated along the example axis (the last but one; the only one of
+        labels): for small data and tests."""
+        arrays = list(self)
+        return np.concatenate(arrays, axis=-2 if arrays[0].ndim > 1 else 0)
 
 
-def _load_arrays(folder: Path, pattern: str) -> dict[str, np.ndarray]:
-    """{split: array} for the splits whose file exists."""
-    return {s: np.load(folder / pattern.format(s)) for s in SPLITS
-            if (folder / pattern.format(s)).exists()}
+# Tests set this to run the tf.io.gfile code path (the one gs:// takes) on local folders.
+_FORCE_GFILE = False
+
+
+def _is_local(path: PathLike) -> bool:
+    return "://" not in str(path) and not _FORCE_GFILE
+
+
+def _open(path: PathLike, mode: str):
+    """Local files with open(); gs:// (any URI TensorFlow's file systems know) through
+    tf.io.gfile, so that a dataset on Cloud Storage reads and writes as a local one."""
+    if _is_local(path):
+        return open(path, mode)
+    import tensorflow as tf
+    return tf.io.gfile.GFile(str(path), mode)
+
+
+def _join(folder: PathLike, *names: str) -> str:
+    return "/".join([str(folder).rstrip("/"), *names])
+
+
+def _makedirs(folder: PathLike) -> None:
+    if _is_local(folder):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    else:
+        import tensorflow as tf
+        tf.io.gfile.makedirs(str(folder))
+
+
+def _save_npy(path: PathLike, arr: np.ndarray) -> None:
+    with _open(path, "wb") as f:
+        np.save(f, arr)
+
+
+def _load_npy(path: PathLike) -> np.ndarray:
+    with _open(path, "rb") as f:
+        return np.load(f)
+
+
+def _shard_name(split: str, k: int) -> str:
+    return f"{split}-{k:05d}"
+
+
+def _save_shards(folder: Path, sub: str, split: str, parts, dtype=np.float32) -> None:
+    """Writes one split's per-shard arrays under folder/sub (an array alone is one shard)."""
+    if parts is None:
+        return
+    (folder / sub).mkdir(parents=True, exist_ok=True)
+    if isinstance(parts, np.ndarray):
+        parts = [parts]
+    for k, arr in enumerate(parts):
+        np.save(folder / sub / f"{_shard_name(split, k)}.npy", np.asarray(arr, dtype=dtype))
+
+
+def _load_shards(folder: Path, sub: str, split: str) -> Sharded | None:
+    files = sorted((folder / sub).glob(f"{split}-[0-9][0-9][0-9][0-9][0-9].npy"))
+    return Sharded(files) if files else None
+
+
+def _load_split_shards(folder: Path, sub: str) -> dict[str, Sharded]:
+    """{split: Sharded} for the splits written under folder/sub."""
+    found = {s: _load_shards(folder, sub, s) for s in SPLITS}
+    return {s: v for s, v in found.items() if v is not None}
 
 
 # --- dataset -----------------------------------------------------------------------------------
 
+@dataclass
+class Shard:
+    records: str        # the TFRecord file
+    labels: str         # the same shard's labels as .npy
+    count: int
+
+
+class DatasetWriter:
+    """Writes a Dataset artifact one example at a time, shard by shard (adds to different splits
+    may interleave), so the data step never holds a split: per split it keeps a running
+    fingerprint, per-channel sums and the open shard's labels.
+
+        with DatasetWriter(folder, shard_size=4096) as writer:
+            writer.add("train", image, label)      # uint8 [H, W, C]
+            ...
+            meta = writer.close(meta)              # writes meta.json
+    """
+
+    def __init__(self, folder: PathLike, shard_size: int = DEFAULT_SHARD_SIZE, encoding: str = "png"):
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}; allowed: {', '.join(ENCODINGS)}")
+        self.folder, self.shard_size, self.encoding = str(folder), shard_size, encoding
+        self.shards: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+        self.counts = {s: 0 for s in SPLITS}
+        self.image_shape: tuple[int, ...] | None = None
+        self._writers: dict[str, Any] = {}
+        self._labels: dict[str, list[int]] = {s: [] for s in SPLITS}
+        self._digest = {s: hashlib.sha256() for s in SPLITS}
+        self._sums: dict[str, np.ndarray] = {}
+        self._closed = False
+        _makedirs(self.folder)
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._closed:
+            self._finish_shards()
+
+    def add(self, split: str, image: np.ndarray, label: int) -> None:
+        import tensorflow as tf
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3:
+            raise ValueError(f"images must be uint8 [H, W, C], got {image.dtype} {image.shape}")
+        if self.image_shape is None:
+            self.image_shape = tuple(image.shape)
+        elif image.shape != self.image_shape:
+            raise ValueError(f"{split}: image shape {image.shape} differs from the first "
+                             f"image's {self.image_shape}")
+        if split not in self._writers:
+            name = _shard_name(split, len(self.shards[split]))
+            self._writers[split] = tf.io.TFRecordWriter(_join(self.folder, f"{name}.tfrecord"))
+        encoded = tf.io.encode_png(image).numpy() if self.encoding == "png" else image.tobytes()
+        example = tf.train.Example(features=tf.train.Features(feature={
+            "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)]))}))
+        self._writers[split].write(example.SerializeToString())
+        self._labels[split].append(int(label))
+        self._digest[split].update(image.tobytes())
+        self._digest[split].update(int(label).to_bytes(8, "little", signed=True))
+        pixels = image.reshape(-1, image.shape[-1]).astype(np.float64)
+        self._sums[split] = self._sums.get(split, 0) + np.stack([pixels.sum(0), (pixels ** 2).sum(0)])
+        self.counts[split] += 1
+        if len(self._labels[split]) >= self.shard_size:
+            self._finish_shard(split)
+
+    def _finish_shard(self, split: str) -> None:
+        self._writers.pop(split).close()
+        name = _shard_name(split, len(self.shards[split]))
+        _save_npy(_join(self.folder, f"{name}.labels.npy"), np.asarray(self._labels[split], np.int64))
+        self.shards[split].append({"records": f"{name}.tfrecord", "labels": f"{name}.labels.npy",
+                                   "count": len(self._labels[split])})
+        self._labels[split] = []
+
+    def _finish_shards(self) -> None:
+        for split in list(self._writers):
+            self._finish_shard(split)
+
+    def close(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Finishes the open shards and writes meta.json: `meta` plus the shards, counts,
+        per-channel statistics and the fingerprint. Returns the record written."""
+        self._finish_shards()
+        self._closed = True
+        empty = [s for s in SPLITS if not self.counts[s]]
+        if empty:
+            raise ValueError(f"split(s) {', '.join(empty)} got no examples")
+        digest = hashlib.sha256()
+        stats = {}
+        for split in SPLITS:
+            digest.update(f"{split}:{self.counts[split]}:{self.image_shape};".encode())
+            digest.update(self._digest[split].digest())
+            pixels = self.counts[split] * self.image_shape[0] * self.image_shape[1]
+            mean = self._sums[split][0] / pixels
+            std = np.sqrt(np.maximum(self._sums[split][1] / pixels - mean ** 2, 0.0))
+            stats[split] = {"mean": [round(float(v), 3) for v in mean],
+                            "std": [round(float(v), 3) for v in std]}
+        record = {"format": {"kind": "adanas.dataset", "version": FORMAT_VERSION},
+                  **{k: v for k, v in meta.items() if k != "format"},
+                  "image_shape": list(self.image_shape),
+                  "splits": dict(self.counts),
+                  "shards": self.shards,
+                  "shard_size": self.shard_size,
+                  "encoding": self.encoding,
+                  "pixel_stats": stats,
+                  # What a continued search checks it is still learning from (adanas.continuation).
+                  "fingerprint": digest.hexdigest()[:16]}
+        with _open(_join(self.folder, DATASET_RECORD), "w") as f:
+            f.write(json.dumps(record, indent=2))
+        return record
+
+
 def write_dataset(folder: PathLike, x: dict[str, np.ndarray], y: dict[str, np.ndarray],
-                  meta: dict[str, Any]) -> None:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        np.savez(out / f"{split}.npz", x=x[split], y=y[split])
-    # What a continued search checks it is still learning from (adanas.continuation).
-    meta = {**meta, "fingerprint": meta.get("fingerprint") or dataset_fingerprint(x, y)}
-    _write_record(out, DATASET_RECORD, "dataset", meta)
-
-
-def dataset_fingerprint(x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> str:
-    """sha256 (first 16 hex digits) of every split's pixels and labels, shapes and dtypes."""
-    digest = hashlib.sha256()
-    for split in SPLITS:
-        for arr in (np.ascontiguousarray(x[split]), np.ascontiguousarray(y[split])):
-            digest.update(f"{split}:{arr.dtype.str}:{arr.shape};".encode())
-            digest.update(arr.tobytes())
-    return digest.hexdigest()[:16]
+                  meta: dict[str, Any], shard_size: int = DEFAULT_SHARD_SIZE,
+                  encoding: str = "png") -> dict[str, Any]:
+    """A Dataset artifact from whole arrays (small data, tests); the data step streams through
+    DatasetWriter."""
+    with DatasetWriter(folder, shard_size, encoding) as writer:
+        for split in SPLITS:
+            for image, label in zip(x[split], y[split]):
+                writer.add(split, image, int(label))
+        return writer.close(meta)
 
 
 def dataset_identity(meta: dict[str, Any]) -> dict[str, Any]:
@@ -161,13 +353,62 @@ def dataset_identity(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def dataset_meta(folder: PathLike) -> dict[str, Any]:
-    return _read_record(folder, DATASET_RECORD, "dataset")
+    path = _join(folder, DATASET_RECORD)
+    if _is_local(folder):
+        return _read_record(folder, DATASET_RECORD, "dataset")
+    with _open(path, "r") as f:
+        return _checked(json.loads(f.read()), path, "dataset")
+
+
+def dataset_shards(folder: PathLike, split: str, meta: dict[str, Any] | None = None) -> list[Shard]:
+    """The shards of a split, in order, with full paths."""
+    meta = meta or dataset_meta(folder)
+    return [Shard(_join(folder, s["records"]), _join(folder, s["labels"]), int(s["count"]))
+            for s in meta["shards"][split]]
+
+
+def dataset_labels(folder: PathLike, split: str, meta: dict[str, Any] | None = None) -> Sharded:
+    """A split's labels, shard by shard (NumPy only: no TensorFlow)."""
+    return Sharded([s.labels for s in dataset_shards(folder, split, meta)])
+
+
+def decode_record(serialized, image_shape, encoding: str):
+    """(image uint8 [H, W, C], label int64) of one serialized record (TensorFlow ops, for tf.data)."""
+    import tensorflow as tf
+    parsed = tf.io.parse_single_example(serialized, {
+        "image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)})
+    if encoding == "png":
+        image = tf.io.decode_png(parsed["image"], channels=int(image_shape[-1]))
+    else:
+        image = tf.io.decode_raw(parsed["image"], tf.uint8)
+    return tf.reshape(image, image_shape), parsed["label"]
+
+
+def records_dataset(files, meta: dict[str, Any]):
+    """tf.data.Dataset of (image uint8, label) of TFRecord `files` (a list, or a tensor inside
+    tf.data's interleave), in file order."""
+    import tensorflow as tf
+    shape, encoding = tuple(meta["image_shape"]), meta.get("encoding", "png")
+    return tf.data.TFRecordDataset(files).map(
+        lambda r: decode_record(r, shape, encoding), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
+
+
+def split_dataset(folder: PathLike, split: str, meta: dict[str, Any] | None = None):
+    """tf.data.Dataset of (image, label) of a whole split in shard and file order: logits
+    predicted from it come out in the order the labels are stored."""
+    meta = meta or dataset_meta(folder)
+    return records_dataset([s.records for s in dataset_shards(folder, split, meta)], meta)
 
 
 def dataset_split(folder: PathLike, split: str, labels_only: bool = False):
-    """(x uint8 [N, H, W, C], y int64 [N]) of a split, or y alone."""
-    with np.load(Path(folder) / f"{split}.npz") as f:
-        return f["y"] if labels_only else (f["x"], f["y"])
+    """(x uint8 [N, H, W, C], y int64 [N]) of a whole split in memory, or y alone: for small
+    data, previews and tests. The steps stream (split_dataset, dataset_labels)."""
+    y = dataset_labels(folder, split).full()
+    if labels_only:
+        return y
+    images = [image for image, _ in split_dataset(folder, split).as_numpy_iterator()]
+    return np.stack(images).astype(np.uint8), y
 
 
 # --- candidate ---------------------------------------------------------------------------------
@@ -175,18 +416,21 @@ def dataset_split(folder: PathLike, split: str, labels_only: bool = False):
 def write_candidate(folder: PathLike, spec: dict[str, Any], metrics: dict[str, Any] | None = None,
                     logits: dict[str, np.ndarray] | None = None,
                     failed: dict[str, Any] | None = None) -> None:
-    """The record and cached logits of a trained (or failed) candidate. The model itself is
-    saved by the trainer at `candidate_model(folder)`."""
+    """The record and cached logits ({split: per-shard arrays, or one array for one shard}) of a
+    trained (or failed) candidate. The model itself is saved by the trainer at
+    `candidate_model(folder)`."""
     out = Path(folder)
     _write_record(out, CANDIDATE_RECORD, "candidate",
                   {"spec": spec, **({"metrics": metrics} if metrics is not None else {}),
                    **({"failed": failed} if failed is not None else {})})
-    _save_arrays(out, "logits_{}.npy", logits or {})
+    for split, parts in (logits or {}).items():
+        _save_shards(out, LOGITS_DIR, split, parts)
 
 
-def read_candidate(folder: PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(record, {split: logits [N, C]}) of a candidate."""
-    return _read_record(folder, CANDIDATE_RECORD, "candidate"), _load_arrays(Path(folder), "logits_{}.npy")
+def read_candidate(folder: PathLike) -> tuple[dict[str, Any], dict[str, Sharded]]:
+    """(record, {split: logits [n_k, C] shard by shard}) of a candidate."""
+    return (_read_record(folder, CANDIDATE_RECORD, "candidate"),
+            _load_split_shards(Path(folder), LOGITS_DIR))
 
 
 def candidate_model(folder: PathLike) -> Path:
@@ -199,11 +443,12 @@ LOGIT_GROUPS = ("member", "returned", "best_single", "pool")
 
 
 def write_ensemble(folder: PathLike, record: dict[str, Any], models: dict[str, Path],
-                   logits: dict[str, dict[str, np.ndarray | None]],
-                   teacher: dict[str, np.ndarray] | None = None) -> None:
+                   logits: dict[str, dict[str, Iterable[np.ndarray] | None]],
+                   teacher: dict[str, Iterable[np.ndarray]] | None = None) -> None:
     """The ensemble folder. `models` maps each subnetwork's name to its model file, copied in
     so that the folder alone can be exported and continued from; `logits` maps a group
-    (LOGIT_GROUPS) to {split: [M, N, C]}."""
+    (LOGIT_GROUPS) to {split: per-shard [M, n_k, C]} (iterated once, so a generator keeps one
+    shard in memory); `teacher` maps a mode to per-shard [n_k, C] training logits."""
     out = Path(folder)
     (out / ENSEMBLE_MODELS).mkdir(parents=True, exist_ok=True)
     for name, source in models.items():
@@ -211,9 +456,10 @@ def write_ensemble(folder: PathLike, record: dict[str, Any], models: dict[str, P
     for group, arrays in logits.items():
         if group not in LOGIT_GROUPS:
             raise ValueError(f"unknown logits group {group!r}; allowed: {', '.join(LOGIT_GROUPS)}")
-        _save_arrays(out, group + "_logits_{}.npy", arrays)
-    if teacher is not None:
-        np.savez(out / TEACHER_FILE, **{k: np.asarray(v, np.float32) for k, v in teacher.items()})
+        for split, parts in arrays.items():
+            _save_shards(out, f"{group}_logits", split, parts)
+    for mode, parts in (teacher or {}).items():
+        _save_shards(out, TEACHER_DIR, mode, parts)
     _write_record(out, ENSEMBLE_RECORD, "ensemble", record)
 
 
@@ -237,11 +483,12 @@ def update_ensemble_record(folder: PathLike, **fields: Any) -> None:
     _write_record(folder, ENSEMBLE_RECORD, "ensemble", record)
 
 
-def ensemble_logits(folder: PathLike | None, group: str = "member") -> dict[str, np.ndarray]:
-    """{split: [M, N, C]} logits of a group of subnetworks (LOGIT_GROUPS); empty for f_0 = 0."""
+def ensemble_logits(folder: PathLike | None, group: str = "member") -> dict[str, Sharded]:
+    """{split: [M, n_k, C] shard by shard} logits of a group of subnetworks (LOGIT_GROUPS);
+    empty for f_0 = 0."""
     if folder is None:
         return {}
-    return _load_arrays(Path(folder), group + "_logits_{}.npy")
+    return _load_split_shards(Path(folder), f"{group}_logits")
 
 
 def ensemble_model(folder: PathLike, name: str) -> Path:
@@ -252,13 +499,17 @@ def ensemble_model(folder: PathLike, name: str) -> Path:
     return path
 
 
-def ensemble_teacher(folder: PathLike, mode: str) -> np.ndarray:
-    path = Path(folder) / TEACHER_FILE
-    if not path.exists():
-        raise ArtifactError(f"{path}: the previous ensemble has no cached training logits; "
+def ensemble_teacher(folder: PathLike, mode: str) -> Sharded:
+    """The cached teacher logits of mode `adaptive` or `born_again`, [n_k, C] per training shard."""
+    found = _load_shards(Path(folder), TEACHER_DIR, mode)
+    if found is None:
+        raise ArtifactError(f"{folder}: the previous ensemble has no cached training logits; "
                             f"its members were trained without distillation enabled")
-    with np.load(path) as f:
-        return f[mode]
+    return found
+
+
+def has_teacher(folder: PathLike) -> bool:
+    return (Path(folder) / TEACHER_DIR).is_dir()
 
 
 # --- report and exported model -----------------------------------------------------------------

@@ -117,7 +117,7 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
             and has_teachers is False:
         raise ContinuationError(
             f"{where}: training.knowledge_distillation {kd!r} with cached teachers needs the "
-            f"ensemble's teacher logits ({artifacts.TEACHER_FILE}); that search did not distil: "
+            f"ensemble's teacher logits ({artifacts.TEACHER_DIR}); that search did not distil: "
             f"use distillation_teacher: live, or no distillation")
 
 

@@ -137,7 +137,7 @@ def run_setup(args, load: Callable[[Any], Config]) -> tuple[Config, WarmStart | 
                          "(gcloud storage cp -r gs://.../ensemble .) and pass its folder")
     folder = local_runs.warm_start_folder(args.warm_start, args.pipeline_root)
     return cfg, _checked_warm_start(str(folder), artifacts.ensemble_record(folder), cfg,
-                                    (folder / artifacts.TEACHER_FILE).exists())
+                                    artifacts.has_teacher(folder))
 
 
 def _checked_warm_start(uri: str, record: dict[str, Any], cfg: Config,
