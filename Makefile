@@ -14,7 +14,7 @@ IMAGE ?= adanas
 TAG = $(eval TAG := $$(shell python3 -m adanas.images tag))$(if $(TAG),$(TAG),$(error could not compute the image tag: python3 -m adanas.images tag))
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast compile components validate submit images push cloudbuild kind-up kind-run kind-down bench bench-quick clean
+.PHONY: help install run test test-fast compile components validate submit images push cloudbuild kind-up kind-run kind-down bench bench-quick bench-memory clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -99,6 +99,7 @@ bench: $(BENCH_STAMP)  ## run every benchmark (about an hour on 2 cores); rewrit
 	$(PY) benchmarks/training_loop.py --write BENCHMARKS.md
 	$(PY) benchmarks/augmentation.py --write BENCHMARKS.md
 	$(PY) benchmarks/student.py --write BENCHMARKS.md
+	$(PY) benchmarks/memory.py --write BENCHMARKS.md
 
 bench-quick: $(BENCH_STAMP)  ## a few-minute smoke run of every benchmark (prints tables, writes nothing)
 	$(PY) benchmarks/quality.py --quick
@@ -109,6 +110,10 @@ bench-quick: $(BENCH_STAMP)  ## a few-minute smoke run of every benchmark (print
 	$(PY) benchmarks/training_loop.py --scale 0.2 --rounds 1
 	$(PY) benchmarks/augmentation.py --batches 5 --rounds 1 --no-all-cores
 	$(PY) benchmarks/student.py --quick
+	$(PY) benchmarks/memory.py --quick
+
+bench-memory: $(BENCH_STAMP)  ## peak RSS of each step at 5k/20k/80k images and streamed training's images/s; rewrites its table
+	$(PY) benchmarks/memory.py --write BENCHMARKS.md
 
 clean:  ## remove build outputs and local runs (keeps .venv)
 	rm -rf build runs .pytest_cache

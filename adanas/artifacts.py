@@ -51,6 +51,7 @@ Local run (pipelines/local_run.py; not an artifact: the folder of one `adanas ru
     adanas-run.json                   the config, how it ran (caching, hermetic, warm start,
                                       resumed run), its state, the final ensemble, a summary
 Student (distill step)
+    logits/{split}-{k:05d}.npy        the student's validation and test logits, as a candidate's
     student.json                      spec, metrics, temperature, and the side-by-side
                                       comparison with the ensemble (test error, params, CPU
                                       latency per image at batch 1 and 64)
@@ -423,14 +424,24 @@ def write_candidate(folder: PathLike, spec: dict[str, Any], metrics: dict[str, A
     _write_record(out, CANDIDATE_RECORD, "candidate",
                   {"spec": spec, **({"metrics": metrics} if metrics is not None else {}),
                    **({"failed": failed} if failed is not None else {})})
-    for split, parts in (logits or {}).items():
-        _save_shards(out, LOGITS_DIR, split, parts)
+    write_candidate_logits(out, logits or {})
+
+
+def write_candidate_logits(folder: PathLike, logits: dict[str, Any]) -> None:
+    """A candidate's cached logits: {split: per-shard [n_k, C] arrays (a generator keeps one in
+    memory), or one array for one shard}."""
+    for split, parts in logits.items():
+        _save_shards(Path(folder), LOGITS_DIR, split, parts)
 
 
 def read_candidate(folder: PathLike) -> tuple[dict[str, Any], dict[str, Sharded]]:
     """(record, {split: logits [n_k, C] shard by shard}) of a candidate."""
-    return (_read_record(folder, CANDIDATE_RECORD, "candidate"),
-            _load_split_shards(Path(folder), LOGITS_DIR))
+    return _read_record(folder, CANDIDATE_RECORD, "candidate"), read_candidate_logits(folder)
+
+
+def read_candidate_logits(folder: PathLike) -> dict[str, Sharded]:
+    """{split: [n_k, C] shard by shard} cached in a candidate's (or the student's) folder."""
+    return _load_split_shards(Path(folder), LOGITS_DIR)
 
 
 def candidate_model(folder: PathLike) -> Path:

@@ -120,6 +120,30 @@ def parse_dataclass(cls: type[T], data: Any, path: str) -> T:
     return obj
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+# The least budget that can train anything: a task's start, one step, its logits and its save.
+MIN_BUDGET_SECONDS = 10.0
+
+
+def duration_seconds(value: float | int | str) -> float:
+    """Seconds of a duration: a number of hours, or a string '<number><unit>' with unit s, m or h."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be hours (a number) or a string such as '150s', '20m', '1.5h'; got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value) * 3600.0
+    else:
+        text = value.strip().lower()
+        unit = text[-1:] if text[-1:] in _UNITS else ""
+        try:
+            seconds = float(text[:-1] if unit else text) * _UNITS.get(unit, 3600.0)
+        except ValueError:
+            raise ValueError(f"must be hours (a number) or a string such as '150s', '20m', "
+                             f"'1.5h' (units: s, m, h); got {value!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"must be a positive duration, got {value!r}")
+    return seconds
+
+
 def _check(ok: bool, path: str, message: str) -> None:
     if not ok:
         raise ConfigError(path, message)
@@ -266,18 +290,38 @@ def _is_tpu(accelerator_type: str | None) -> bool:
 @dataclass(frozen=True, config=_SCHEMA)
 class DatasetConfig:
     name: Str = Field("digits", description="`digits` (embedded, no network), `folder` "
-                      "(data_dir/<split>/<class>/*.png|jpg), or any tfds image classification "
-                      "dataset name, e.g. `cifar10`")
+                      "(data_dir/<split>/<class>/*.png|jpg|jpeg), or any tfds image "
+                      "classification dataset name, e.g. `cifar10`")
     data_dir: Str | None = Field(None, description="the folder dataset's root, or tfds' data "
                                  "directory (default: tfds' own)")
     download: Bool = Field(False, description="tfds may download only when this is true; "
                            "otherwise the data must already be in data_dir")
-    validation_fraction: Float = Field(0.15, description="carved (deterministically, by seed) "
-                                       "out of train when the dataset has no validation split")
-    test_fraction: Float = Field(0.15, description="carved out of train when the dataset has "
-                                 "no test split")
+    validation_fraction: Float = Field(0.15, description="of the source's train split, carved "
+                                       "(deterministically, by a fixed seed) out of it when the "
+                                       "dataset has no validation split")
+    test_fraction: Float = Field(0.15, description="of the source's train split, carved out of "
+                                 "it when the dataset has no test split")
     max_examples_per_split: Int | None = Field(None, description="caps each split, for smoke "
                                                "runs on big datasets; null = all")
+    image_size: Annotated[list[Int], Strict()] | None = Field(
+        None, description="[height, width]: every image is resized to it (bilinear); null = "
+        "keep the images' own size, which must then be the same for all of them")
+    shard_size: Int = Field(4096, description="examples per stored shard (one TFRecord file "
+                            "and its labels); the steps hold at most a shard of logits at a time")
+    encoding: Literal["png", "raw"] = Field("png", description="how images are stored: `png` "
+                                            "(lossless, small) or `raw` pixels (no decoding, "
+                                            "larger files)")
+    bad_images: Literal["fail", "skip"] = Field(
+        "fail", description="undecodable or truncated image files: `fail` names them and "
+        "stops the data step; `skip` leaves them out and counts them in the checks' report")
+    min_examples_per_class: Int = Field(2, description="the data step fails when a class has "
+                                        "fewer training examples than this")
+    max_imbalance: Float = Field(10.0, description="the checks' report warns when the largest "
+                                 "class has more than this many times the training examples of "
+                                 "the smallest")
+    duplicates: Literal["warn", "fail"] = Field(
+        "warn", description="identical images in two splits (train/validation/test leakage): "
+        "`warn` in the checks' report, or `fail` the data step")
 
     def validate(self, path: str) -> None:
         p = f"{path}."
@@ -289,6 +333,14 @@ class DatasetConfig:
                "validation_fraction + test_fraction must leave some training data (< 1)")
         _check(self.max_examples_per_split is None or self.max_examples_per_split > 0,
                p + "max_examples_per_split", "must be a positive integer or null")
+        _check(self.image_size is None or (len(self.image_size) == 2 and min(self.image_size) > 0),
+               p + "image_size", f"must be [height, width] of positive integers or null, got "
+               f"{self.image_size}")
+        _check(self.shard_size >= 1, p + "shard_size", f"must be >= 1, got {self.shard_size}")
+        _check(self.min_examples_per_class >= 1, p + "min_examples_per_class",
+               f"must be >= 1, got {self.min_examples_per_class}")
+        _check(self.max_imbalance >= 1.0, p + "max_imbalance",
+               f"must be >= 1 (max/min training examples per class), got {self.max_imbalance}")
         if self.name == FOLDER_DATASET:
             _check(bool(self.data_dir), p + "data_dir",
                    "is required when dataset.name is 'folder' (root of <split>/<class>/ images)")
@@ -389,6 +441,14 @@ class SearchConfig:
                               "ensemble, (with `mean`) the ensemble without its earliest members, "
                               "and the best single subnetwork trained, so the result is never "
                               "worse than one tower; false: always the grown ensemble (the paper's)")
+    budget: Float | Int | Str | None = Field(
+        None, description="the whole search's training budget: hours as a number (0.5), or a "
+        "string with a unit ('150s', '20m', '1.5h'). Counted as the training tasks' wall-clock "
+        "time on CPU and as accelerator time (task time x accelerators) on GPU/TPU. Each "
+        "candidate trains for its share (what is left over the candidates of the iterations "
+        "left), sized from its measured speed, instead of training.train_epochs / "
+        "max_iteration_steps; the search stops when the share left is too small to train a "
+        "candidate. boosting_iterations stays the most it runs. null = off")
     early_stopping_margin: Float | None = Field(None, description="stop the search after an "
                                                 "iteration that lowered the objective by less "
                                                 "than this; null = never")
@@ -431,6 +491,14 @@ class SearchConfig:
                f"must be >= 1, got {self.candidates_per_iteration}")
         _check(self.boosting_iterations >= 1, p + "boosting_iterations",
                f"must be >= 1, got {self.boosting_iterations}")
+        if self.budget is not None:
+            try:
+                seconds = duration_seconds(self.budget)
+            except ValueError as e:
+                raise ConfigError(p + "budget", str(e)) from None
+            _check(seconds >= MIN_BUDGET_SECONDS, p + "budget",
+                   f"must be at least {MIN_BUDGET_SECONDS:g} s (a candidate must have time to "
+                   f"train), got {seconds:g} s")
         _check(len(self.ensemble_strategies) >= 1 and
                len(set(self.ensemble_strategies)) == len(self.ensemble_strategies),
                p + "ensemble_strategies", "list one or more of grow, all, solo, each once")
@@ -456,6 +524,9 @@ class SearchConfig:
             raise ConfigError(path, f"must be plain YAML values (it crosses task boundaries "
                                     f"as JSON): {e}") from None
         return dict(self.architecture)
+
+    def budget_seconds(self) -> float | None:
+        return None if self.budget is None else duration_seconds(self.budget)
 
 
 @dataclass(frozen=True, config=_SCHEMA)
@@ -499,6 +570,10 @@ class TrainingConfig:
         10.0, description="preemption: a checkpoint at each epoch's end, but not more often "
         "than this: a retried task loses at most one epoch or this many seconds of work. "
         "(Saving a tiny model's 0.3 s epochs every time costs ~20% of its training.)")
+    shuffle_buffer: Int = Field(10000, description="training examples shuffled together: the "
+                                "train split streams from its shards through a buffer of this "
+                                "many encoded records (memory ~ this x an encoded image); a "
+                                "split no larger than it is shuffled whole each epoch")
     use_bf16: Bool = Field(False, description="mixed precision (bfloat16 compute, float32 "
                            "weights and logits)")
     use_xla: Bool = Field(False, description="jit_compile the train step")
@@ -525,6 +600,8 @@ class TrainingConfig:
         _check(self.clip_gradients >= 0, p + "clip_gradients",
                f"must be >= 0 (0 = off), got {self.clip_gradients}")
         _check(self.warmup_steps >= 0, p + "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _check(self.shuffle_buffer >= 1, p + "shuffle_buffer",
+               f"must be >= 1, got {self.shuffle_buffer}")
         _check(self.checkpoint_min_seconds >= 0, p + "checkpoint_min_seconds",
                f"must be >= 0 (0 = every epoch), got {self.checkpoint_min_seconds}")
         _check(self.distillation_temperature > 0, p + "distillation_temperature",

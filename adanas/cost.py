@@ -260,14 +260,17 @@ def _training_examples(cfg: Config) -> tuple[int | None, tuple[int, int, int] | 
         return (min(train, cap) if cap else train), (8, 8, 1), "digits: 1,797 images, carved as adanas.data does"
     if ds.name in DATASET_SPLITS:
         train, val, test, shape = DATASET_SPLITS[ds.name]
+        # Both carved splits are fractions of the source's train split (adanas.data.Carver).
+        source = train
         if test is None:
-            train -= int(round(train * ds.test_fraction))
+            train -= int(round(source * ds.test_fraction))
         if val is None:
-            train -= int(round(train * ds.validation_fraction))
+            train -= int(round(source * ds.validation_fraction))
         return (min(train, cap) if cap else train), shape, f"{ds.name}: its published split sizes"
     if ds.name == "folder" and ds.data_dir and Path(ds.data_dir, "train").is_dir():
         train = sum(1 for p in Path(ds.data_dir, "train").rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
-        return (min(train, cap) if cap else train), None, f"{ds.data_dir}/train: {train:,} image files counted"
+        shape = (*ds.image_size, 3) if ds.image_size else None
+        return (min(train, cap) if cap else train), shape, f"{ds.data_dir}/train: {train:,} image files counted"
     return None, None, f"{ds.name}: size unknown without loading it"
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -37,13 +37,12 @@ def log_dirs(tensorboard_dir: str | os.PathLike | None, name: str) -> list[str]:
     return out
 
 
-def callback(dirs: list[str], student, validation: tuple[np.ndarray, np.ndarray]):
+def callback(dirs: list[str], student, score_validation: Callable[[Any], metrics.Score]):
     """A Keras callback writing the curves above to every folder of `dirs`. `student` is the
-    candidate's own model (logits first among its outputs), scored on `validation` each epoch."""
+    candidate's own model (logits first among its outputs), scored each epoch by
+    `score_validation(student)` (the validation split, streamed by the caller)."""
     import keras
     import tensorflow as tf
-
-    x_val, y_val = validation
 
     class Curves(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -67,11 +66,9 @@ def callback(dirs: list[str], student, validation: tuple[np.ndarray, np.ndarray]
             lr = self.model.optimizer.learning_rate
             train["epoch_learning_rate"] = float(np.asarray(keras.ops.convert_to_numpy(lr)))
             self._write("train", train, epoch)
-            out = student.predict(x_val, batch_size=512, verbose=0)
-            logits = np.asarray(out[0] if isinstance(out, (list, tuple)) else out, np.float32)
-            error = metrics.error_rate(logits, y_val)
-            self._write("validation", {"epoch_loss": metrics.cross_entropy(logits, y_val),
-                                       "epoch_accuracy": 1.0 - error, "epoch_error": error}, epoch)
+            score = score_validation(student)
+            self._write("validation", {"epoch_loss": score.loss, "epoch_accuracy": 1.0 - score.error,
+                                       "epoch_error": score.error}, epoch)
 
         def on_train_end(self, logs=None):
             for writer in self.writers.values():

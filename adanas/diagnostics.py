@@ -3,8 +3,13 @@ per-class precision/recall/F1, calibration (expected calibration error before an
 temperature scaling fitted on validation data, with reliability-diagram bins) and inference
 latency per image on CPU of the exported SavedModels (adanas.serving). NumPy, but for latency.
 
-`assess` gathers them into the report's sections (plain JSON: report.json keeps them and
-`adanas.report` / `adanas.report_html` render them).
+The test split is scored shard by shard: `Assessment` (and the `Reliability` and `Calibration`
+it holds) accumulate counts and sums, one shard at a time, and give the same numbers as the
+whole-array functions (`confusion_matrix`, `reliability`, `calibrate`, `assess`: one shard),
+which are kept for small data and tests.
+
+`Assessment.sections` gathers them into the report's sections (plain JSON: report.json keeps
+them and `adanas.report` / `adanas.report_html` render them).
 """
 
 from __future__ import annotations
@@ -47,28 +52,48 @@ def per_class(cm: np.ndarray, class_names: list[str]) -> list[dict[str, Any]]:
             for name, p, r, f, s in zip(class_names, precision, recall, f1, support)]
 
 
+class Reliability:
+    """Equal-width confidence bins of the top-class probability, accumulated shard by shard:
+    per bin its count and the sums of confidence and correctness, from which `result` gives
+    each bin's range, count, mean confidence and accuracy, and the expected calibration error
+    sum_b (n_b / N) |acc_b - conf_b| (Guo et al. 2017)."""
+
+    def __init__(self, bins: int = RELIABILITY_BINS) -> None:
+        self.edges = np.linspace(0.0, 1.0, bins + 1)
+        self.counts = np.zeros(bins, dtype=np.int64)
+        self.confidence = np.zeros(bins)
+        self.correct = np.zeros(bins)
+
+    def add(self, probs: np.ndarray, labels: np.ndarray) -> "Reliability":
+        probs = np.asarray(probs, dtype=np.float64)
+        confidence = probs.max(axis=-1)
+        correct = (probs.argmax(axis=-1) == np.asarray(labels)).astype(np.float64)
+        bins = len(self.counts)
+        # Bin b holds confidences in (edges[b], edges[b+1]]; a confidence of exactly 0 goes to bin 0.
+        which = np.clip(np.searchsorted(self.edges, confidence, side="left") - 1, 0, bins - 1)
+        for b in range(bins):
+            mask = which == b
+            self.counts[b] += int(mask.sum())
+            self.confidence[b] += confidence[mask].sum()
+            self.correct[b] += correct[mask].sum()
+        return self
+
+    def result(self) -> dict[str, Any]:
+        total = int(self.counts.sum())
+        out, ece = [], 0.0
+        for b, n in enumerate(int(c) for c in self.counts):
+            conf = float(self.confidence[b] / n) if n else None
+            acc = float(self.correct[b] / n) if n else None
+            if n:
+                ece += n / total * abs(acc - conf)
+            out.append({"low": float(self.edges[b]), "high": float(self.edges[b + 1]), "count": n,
+                        "confidence": conf, "accuracy": acc})
+        return {"bins": out, "ece": float(ece)}
+
+
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = RELIABILITY_BINS) -> dict[str, Any]:
-    """Equal-width confidence bins of the top-class probability: per bin its range, count, mean
-    confidence and accuracy; and the expected calibration error, sum_b (n_b / N) |acc_b - conf_b|
-    (Guo et al. 2017)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    labels = np.asarray(labels)
-    confidence = probs.max(axis=-1)
-    correct = (probs.argmax(axis=-1) == labels).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    # Bin b holds confidences in (edges[b], edges[b+1]]; a confidence of exactly 0 goes to bin 0.
-    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-    out, ece = [], 0.0
-    for b in range(bins):
-        mask = which == b
-        n = int(mask.sum())
-        conf = float(confidence[mask].mean()) if n else None
-        acc = float(correct[mask].mean()) if n else None
-        if n:
-            ece += n / len(labels) * abs(acc - conf)
-        out.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": n,
-                    "confidence": conf, "accuracy": acc})
-    return {"bins": out, "ece": float(ece)}
+    """Reliability bins and expected calibration error of whole arrays (see `Reliability`)."""
+    return Reliability(bins).add(probs, labels).result()
 
 
 def expected_calibration_error(logits: np.ndarray, labels: np.ndarray,
@@ -76,23 +101,72 @@ def expected_calibration_error(logits: np.ndarray, labels: np.ndarray,
     return reliability(softmax(logits), labels, bins)["ece"]
 
 
-def calibrate(test_logits: np.ndarray, y_test: np.ndarray, temperature: float) -> dict[str, Any]:
+class Calibration:
     """ECE, NLL and reliability bins on the test split before and after dividing the logits by
-    `temperature` (fitted on the validation split: adanas.calibration.fit_temperature)."""
-    scaled = np.asarray(test_logits, np.float64) / temperature
-    before = reliability(softmax(test_logits), y_test)
-    after = reliability(softmax(scaled), y_test)
-    return {
-        "temperature": float(temperature),
-        "fitted_on": "validation",
-        "scored_on": "test",
-        "ece_before": before["ece"],
-        "ece_after": after["ece"],
-        "nll_before": metrics.cross_entropy(test_logits, y_test),
-        "nll_after": metrics.cross_entropy(scaled, y_test),
-        "reliability_before": before["bins"],
-        "reliability_after": after["bins"],
-    }
+    `temperature` (fitted on the validation split: adanas.calibration), accumulated shard by
+    shard."""
+
+    def __init__(self, temperature: float, bins: int = RELIABILITY_BINS) -> None:
+        self.temperature = float(temperature)
+        self.before, self.after = Reliability(bins), Reliability(bins)
+        self.nll_before, self.nll_after = metrics.Score(), metrics.Score()
+
+    def add(self, logits: np.ndarray, labels: np.ndarray) -> "Calibration":
+        scaled = np.asarray(logits, np.float64) / self.temperature
+        self.before.add(softmax(logits), labels)
+        self.after.add(softmax(scaled), labels)
+        self.nll_before.add(logits, labels)
+        self.nll_after.add(scaled, labels)
+        return self
+
+    def result(self) -> dict[str, Any]:
+        before, after = self.before.result(), self.after.result()
+        return {
+            "temperature": self.temperature,
+            "fitted_on": "validation",
+            "scored_on": "test",
+            "ece_before": before["ece"],
+            "ece_after": after["ece"],
+            "nll_before": self.nll_before.loss,
+            "nll_after": self.nll_after.loss,
+            "reliability_before": before["bins"],
+            "reliability_after": after["bins"],
+        }
+
+
+def calibrate(test_logits: np.ndarray, y_test: np.ndarray, temperature: float) -> dict[str, Any]:
+    """`Calibration` of whole arrays."""
+    return Calibration(temperature).add(test_logits, y_test).result()
+
+
+class Assessment:
+    """Everything the report says about the test split's logits, fed one shard at a time:
+    the score (error, loss), the confusion matrix and the calibration."""
+
+    def __init__(self, num_classes: int, temperature: float) -> None:
+        self.score = metrics.Score()
+        self.confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+        self.calibration = Calibration(temperature)
+
+    def add(self, logits: np.ndarray, labels: np.ndarray) -> "Assessment":
+        self.score.add(logits, labels)
+        self.confusion += confusion_matrix(logits, labels, len(self.confusion))
+        self.calibration.add(logits, labels)
+        return self
+
+    def sections(self, class_names: list[str], saved_models: list[str | os.PathLike],
+                 images: np.ndarray) -> dict[str, Any]:
+        """The report's sections beyond the error: confusion matrix, per-class scores,
+        calibration, and the CPU latency per image of each exported SavedModel
+        (adanas.serving.cpu_latency, timed on `images`, e.g. a few test images)."""
+        return {
+            "class_names": list(class_names),
+            "confusion_matrix": self.confusion.tolist(),
+            "per_class": per_class(self.confusion, class_names),
+            "calibration": self.calibration.result(),
+            # Milliseconds per image at each batch size: {"model", "batch_1", "batch_64"}.
+            "latency": [{"model": Path(m).name, **serving.cpu_latency(m, images)} for m in saved_models],
+        }
 
 
 def candidates_of(history: list[dict[str, Any]], member_names: set[str]) -> list[dict[str, Any]]:
@@ -117,15 +191,6 @@ def candidates_of(history: list[dict[str, Any]], member_names: set[str]) -> list
 def assess(test_logits: np.ndarray, y_test: np.ndarray, temperature: float,
            class_names: list[str], saved_models: list[str | os.PathLike],
            images: np.ndarray) -> dict[str, Any]:
-    """The report's sections beyond the error: confusion matrix, per-class scores, calibration,
-    and the CPU latency per image of each exported SavedModel (adanas.serving.cpu_latency,
-    timed on `images`, e.g. test images)."""
-    cm = confusion_matrix(test_logits, y_test, len(class_names))
-    return {
-        "class_names": list(class_names),
-        "confusion_matrix": cm.tolist(),
-        "per_class": per_class(cm, class_names),
-        "calibration": calibrate(test_logits, y_test, temperature),
-        # Milliseconds per image at each batch size: {"model", "batch_1", "batch_64"}.
-        "latency": [{"model": Path(m).name, **serving.cpu_latency(m, images)} for m in saved_models],
-    }
+    """`Assessment.sections` of whole arrays."""
+    return (Assessment(len(class_names), temperature).add(test_logits, y_test)
+            .sections(class_names, saved_models, images))

@@ -8,6 +8,9 @@ The new ensemble artifact (adanas.artifacts) carries everything later steps need
 records, mixture weights, cached logits, the teachers of the next iteration's distillation, and
 the members' model files themselves (with `caruana`, the whole pool's), so that the next
 iteration and the evaluate step need no other artifact than this one.
+
+Logits and labels are read and written one dataset shard at a time (adanas.ensemblers.Stack):
+the step's memory holds one shard of the logits it combines, whatever the split sizes.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from adanas import artifacts, ensemblers, metrics
-from adanas.ensemblers import Unit, stack
+from adanas import artifacts, ensemblers
+from adanas.ensemblers import Row, Unit, stack
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +31,15 @@ PathLike = str | os.PathLike
 
 
 def _previous_units(previous_dir: PathLike | None, records: list[dict[str, Any]],
-                    logits: dict[str, np.ndarray]) -> list[Unit]:
-    return [Unit(info, {s: a[i] for s, a in logits.items()},
+                    logits: dict[str, artifacts.Sharded]) -> list[Unit]:
+    return [Unit(info, {s: Row(a, i) for s, a in logits.items()},
                  artifacts.ensemble_model(previous_dir, info["spec"]["name"]))
             for i, info in enumerate(records)]
+
+
+def _logits_only(shards: ensemblers.Stack | None) -> Iterator[np.ndarray] | None:
+    """The [M, n_k, C] shards of a Stack, for writing (a generator: one shard at a time)."""
+    return None if shards is None else (logits for logits, _ in shards)
 
 
 def _mixture_record(mixture: ensemblers.Mixture) -> dict[str, Any]:
@@ -42,8 +50,8 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
                 previous_dir: PathLike | None, out_dir: PathLike) -> dict[str, Any]:
     """Chooses this iteration's members and writes the new ensemble artifact. Returns its
     history entry."""
-    y_val = artifacts.dataset_split(dataset_dir, "validation", labels_only=True)
-    y_test = artifacts.dataset_split(dataset_dir, "test", labels_only=True)
+    labels = {s: artifacts.dataset_labels(dataset_dir, s) for s in artifacts.SPLITS}
+    y_val = labels["validation"]
     state = artifacts.ensemble_record(previous_dir)
     loaded = [(d, *artifacts.read_candidate(d)) for d in candidate_dirs]
     failed = [{"name": info["spec"]["name"], "arch": info["spec"].get("arch_str"), **info["failed"]}
@@ -73,8 +81,8 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
     members, mixture = decision.members, decision.mixture
     before = {u.name for u in previous}
     added = [u for u in members if u.name not in before]
-    stacks = {s: stack(members, s) for s in artifacts.SPLITS}
-    ens_val, ens_test = (mixture.combine(stacks[s].astype(np.float64)) for s in ("validation", "test"))
+    ens_val = ensemblers.score(stack(members, "validation", y_val), mixture)
+    ens_test = ensemblers.score(stack(members, "test", labels["test"]), mixture)
     best_single = min(new, key=lambda u: u.info["metrics"]["validation_loss"]).info
     objective_by_name = {lbl.split(" ", 1)[1]: mx.objective for lbl, mx in decision.scored if " " in lbl}
     prev_objective = state["history"][-1]["ensemble"]["objective"] if state["history"] else None
@@ -106,17 +114,20 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
             "params": ensemblers.params_of(members),
             "ensembler": search.ensembler,
             "objective": mixture.objective,
-            "validation_loss": metrics.cross_entropy(ens_val, y_val),
-            "validation_error": metrics.error_rate(ens_val, y_val),
+            "validation_loss": ens_val.loss,
+            "validation_error": ens_val.error,
             # Reported, never used to select.
-            "test_error": metrics.error_rate(ens_test, y_test),
+            "test_error": ens_test.error,
         },
     }
     teacher = None
-    if stacks["train"] is not None:
-        # What the next iteration's candidates distil from, one row per training example.
-        teacher = {"adaptive": mixture.combine(stacks["train"].astype(np.float64)),
-                   "born_again": added[-1].logits["train"] if added else stacks["train"][-1]}
+    train = stack(members, "train", labels["train"])
+    if train is not None:
+        # What the next iteration's candidates distil from, one row per training example,
+        # written shard by shard.
+        last = stack([added[-1] if added else members[-1]], "train", labels["train"])
+        teacher = {"adaptive": (mixture.combine(x.astype(np.float64)) for x, _ in train),
+                   "born_again": (x[0] for x, _ in last)}
     record = {"iteration": iteration, "members": [u.info for u in members],
               # The born-again teacher of the next iteration: the member added last.
               "teacher_member": (added[-1] if added else members[-1]).name,
@@ -134,7 +145,8 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
         groups["pool"] = pool
     artifacts.write_ensemble(
         out_dir, record, {u.name: u.model for units in groups.values() for u in units},
-        {group: {s: stack(units, s) for s in artifacts.SPLITS} for group, units in groups.items()},
+        {group: {s: _logits_only(stack(units, s, labels[s])) for s in artifacts.SPLITS}
+         for group, units in groups.items()},
         teacher)
     log.info("iteration %d: %s; ensemble of %d: objective %.4f, validation error %.4f, test error %.4f",
              iteration, decision.label, len(members), mixture.objective,

@@ -25,6 +25,12 @@ every subnetwork trained so far; strategies do not apply.
 
 Every ensembler keeps to `search.max_ensemble_params`: an ensemble whose distinct members have
 more trainable parameters than that is never chosen.
+
+Logits and labels arrive per dataset shard (adanas.artifacts.Sharded), and every score here is
+accumulated shard by shard (`stack` yields one shard of the units at a time), so selection holds
+one shard of its units' logits, never a whole split: the mean's and returned model's scores are
+sums over shards, the weighted fit's objective and gradient are summed over shards at every
+L-BFGS-B evaluation, and caruana recomputes its running ensemble per shard from the pick counts.
 """
 
 from __future__ import annotations
@@ -33,14 +39,40 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection, Iterator
 
 import numpy as np
 
-from adanas import metrics, models
+from adanas import artifacts, metrics, models
 
 WEIGHT_TYPES = ("scalar", "vector", "matrix")
 COMPLEXITIES = ("sqrt_depth", "log_params", "none")
+
+
+# A split's logits shard by shard (Sharded, Row), or one array: a single shard.
+Logits = Any
+# (logits [M, n_k, C], labels [n_k]) per shard; re-iterable, with len() (Stack, or a list).
+Shards = Collection[tuple[np.ndarray, np.ndarray]]
+
+
+def as_sharded(value: Logits) -> Logits:
+    """Per-shard arrays as they come; one array as a single shard (in-memory callers, tests)."""
+    return artifacts.Sharded([value]) if isinstance(value, np.ndarray) else value
+
+
+@dataclass
+class Row:
+    """Member `index` of a group's [M, n_k, C] logits shards (a previous ensemble's members):
+    `stack` loads each of the group's shards once for all of its members."""
+    source: artifacts.Sharded
+    index: int
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for part in self.source:
+            yield part[self.index]
 
 
 @dataclass
@@ -48,8 +80,11 @@ class Unit:
     """A trained subnetwork as selection sees it: its record (spec, metrics), cached logits
     and, where the step has it, its model file."""
     info: dict[str, Any]
-    logits: dict[str, np.ndarray]   # split -> [N, C]
+    logits: dict[str, Logits]       # split -> [n_k, C] per dataset shard (Sharded or Row)
     model: Path | None = None
+
+    def __post_init__(self):
+        self.logits = {split: as_sharded(v) for split, v in self.logits.items()}
 
     @property
     def name(self) -> str:
@@ -79,11 +114,59 @@ class Decision:
     scored: list[tuple[str, Mixture]]       # every option considered, in order
 
 
-def stack(units: list[Unit], split: str) -> np.ndarray | None:
-    """[M, N, C] logits of `units` on `split`, or None where one of them has none."""
+class Stack:
+    """The logits of `units` on `split` beside the split's labels, one dataset shard at a time:
+    iterating yields (float32 [M, n_k, C], labels [n_k]) and reads the shards again, so a pass
+    holds one shard of each unit. Shards that do not line up with the labels raise ValueError
+    naming the unit and the shard."""
+
+    def __init__(self, units: list[Unit], split: str, labels: Logits):
+        self.units, self.split, self.labels = units, split, as_sharded(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        # Members of one group share a file per shard: read it once for all of them.
+        sources = [(u.logits[self.split].source, u.logits[self.split].index)
+                   if isinstance(u.logits[self.split], Row) else (u.logits[self.split], None)
+                   for u in self.units]
+        distinct = list({id(src): src for src, _ in sources}.values())
+        for u, (src, _) in zip(self.units, sources):
+            if len(src) != len(self.labels):
+                raise ValueError(f"{u.name}: {self.split} logits in {len(src)} shard(s), the "
+                                 f"dataset's {self.split} split in {len(self.labels)}; were they "
+                                 f"predicted on this dataset?")
+        for k, (y, *parts) in enumerate(zip(self.labels, *distinct)):
+            loaded = {id(src): part for src, part in zip(distinct, parts)}
+            rows = [loaded[id(src)] if row is None else loaded[id(src)][row] for src, row in sources]
+            for u, a in zip(self.units, rows):
+                if a.ndim != 2 or a.shape[0] != len(y) or a.shape[1] != rows[0].shape[-1]:
+                    raise ValueError(f"{u.name}: {self.split} logits of shard {k} are "
+                                     f"{tuple(a.shape)}, the shard holds {len(y)} labels "
+                                     f"(and {self.units[0].name} {rows[0].shape[-1]} classes)")
+            yield np.stack(rows).astype(np.float32, copy=False), np.asarray(y)
+
+
+def stack(units: list[Unit], split: str, labels: Logits) -> Stack | None:
+    """The shards of `units` on `split` with `labels` (see Stack), or None where one of them
+    has no logits on it."""
     if not units or any(split not in u.logits for u in units):
         return None
-    return np.stack([u.logits[split] for u in units]).astype(np.float32)
+    return Stack(units, split, labels)
+
+
+def num_classes(units: list[Unit]) -> int:
+    """The class count of the units' logits (read from one validation shard)."""
+    return int(next(iter(units[0].logits["validation"])).shape[-1])
+
+
+def score(shards: Shards, mixture: Mixture) -> metrics.Score:
+    """Cross-entropy and error of `mixture` over the shards."""
+    out = metrics.Score()
+    for logits, y in shards:
+        out.add(mixture.combine(logits.astype(np.float64)), y)
+    return out
 
 
 def params_of(units: list[Unit]) -> int:
@@ -129,9 +212,10 @@ class Ensembler(ABC):
 
     @abstractmethod
     def select(self, previous: list[Unit], new: list[Unit], pool: list[Unit],
-               labels: np.ndarray) -> Decision:
+               labels: Logits) -> Decision:
         """This iteration's ensemble. previous: the members so far; new: this iteration's
-        trained candidates; pool: every subnetwork trained so far (caruana)."""
+        trained candidates; pool: every subnetwork trained so far (caruana); labels: the
+        validation labels per shard (Sharded, or one array)."""
 
 
 class _Proposing(Ensembler):
@@ -146,8 +230,9 @@ class _Proposing(Ensembler):
         return [(label, units) for label, units in out if self.within_budget(units)]
 
     @abstractmethod
-    def score(self, logits: np.ndarray, units: list[Unit], labels: np.ndarray) -> Mixture:
-        """The mixture of `units` (logits [M, N, C]) and its objective."""
+    def score(self, shards: Shards, units: list[Unit]) -> Mixture:
+        """The mixture of `units` (their validation shards [M, n_k, C] with labels) and its
+        objective."""
 
     def select(self, previous, new, pool, labels) -> Decision:
         options = self.proposals(previous, new)
@@ -156,7 +241,7 @@ class _Proposing(Ensembler):
                              f"{self.search.max_ensemble_params:,} (previous members "
                              f"{params_of(previous):,} params; new: "
                              f"{', '.join(f'{u.name} {u.params:,}' for u in new)})")
-        scored = [(label, self.score(stack(units, "validation"), units, labels))
+        scored = [(label, self.score(stack(units, "validation", labels), units))
                   for label, units in options]
         best = int(np.argmin([mx.objective for _, mx in scored]))
         return Decision(options[best][0], options[best][1], scored[best][1], scored)
@@ -165,22 +250,22 @@ class _Proposing(Ensembler):
 class Mean(_Proposing):
     """Uniform average of member logits (scalar weights 1/M, no bias)."""
 
-    def score(self, logits, units, labels) -> Mixture:
-        m, _, c = logits.shape
-        mean = logits.mean(axis=0)
-        return Mixture(uniform(m, c, "scalar"), np.zeros(c),
-                       metrics.objective(mean, labels, self.search.objective),
-                       metrics.cross_entropy(mean, labels))
+    def score(self, shards, units) -> Mixture:
+        total = metrics.Score()
+        for logits, y in shards:
+            total.add(logits.mean(axis=0), y)
+            c = logits.shape[-1]
+        return Mixture(uniform(len(units), c, "scalar"), np.zeros(c),
+                       total.objective(self.search.objective), total.loss)
 
 
 class Weighted(_Proposing):
     """Mixture weights fitted to the AdaNet objective."""
 
-    def score(self, logits, units, labels) -> Mixture:
+    def score(self, shards, units) -> Mixture:
         s = self.search
         r = [complexity(s.complexity, _depth(u.info["spec"]), u.params) for u in units]
-        return fit(logits, labels, s.mixture_weight_type, s.adanet_lambda, s.adanet_beta, r,
-                   s.use_bias)
+        return fit(shards, s.mixture_weight_type, s.adanet_lambda, s.adanet_beta, r, s.use_bias)
 
 
 class Caruana(Ensembler):
@@ -189,35 +274,35 @@ class Caruana(Ensembler):
     def select(self, previous, new, pool, labels) -> Decision:
         limit = self.search.max_ensemble_params
         sizes = [u.params for u in pool]
-        counts, loss = caruana(stack(pool, "validation"), labels, self.search.caruana_rounds,
+        counts, loss = caruana(stack(pool, "validation", labels), self.search.caruana_rounds,
                                None if limit is None else (sizes, limit))
         members = [u for u, c in zip(pool, counts) if c]
         weights = counts[counts > 0] / counts.sum()
-        mixture = Mixture(weights, np.zeros(pool[0].logits["validation"].shape[1]), loss, loss)
+        mixture = Mixture(weights, np.zeros(num_classes(pool)), loss, loss)
         return Decision("caruana", members, mixture, [("caruana", mixture)])
 
 
 ENSEMBLERS: dict[str, type[Ensembler]] = {"mean": Mean, "weighted": Weighted, "caruana": Caruana}
 
 
-def returned_model(search, decision: Decision, best_single: Unit, labels: np.ndarray) -> Decision:
+def returned_model(search, decision: Decision, best_single: Unit, labels: Logits) -> Decision:
     """What the search returns: never worse on validation than the best single subnetwork it
     trained. Options: the ensemble as grown; with the uniform mean, the ensemble without its
     earliest members (the weak early towers a mean would otherwise keep); the best single
-    subnetwork so far. Each is scored by the search's objective on the validation split, with
-    no complexity penalty, so that all stand on the same footing; the lowest wins, ties keep the
-    ensemble. `Decision.mixture.objective` holds that score."""
+    subnetwork so far. Each is scored by the search's objective on the validation split
+    (`labels` per shard), with no complexity penalty, so that all stand on the same footing;
+    the lowest wins, ties keep the ensemble. `Decision.mixture.objective` holds that score."""
     def option(label: str, units: list[Unit], mixture: Mixture) -> tuple[str, list[Unit], Mixture]:
-        logits = mixture.combine(stack(units, "validation").astype(np.float64))
+        total = score(stack(units, "validation", labels), mixture)
         return label, units, Mixture(mixture.weights, mixture.bias,
-                                     metrics.objective(logits, labels, search.objective),
-                                     metrics.cross_entropy(logits, labels))
-
-    def uniform_mixture(units: list[Unit]) -> Mixture:
-        c = units[0].logits["validation"].shape[1]
-        return Mixture(uniform(len(units), c, "scalar"), np.zeros(c), 0.0, 0.0)
+                                     total.objective(search.objective), total.loss)
 
     members = decision.members
+    c = len(decision.mixture.bias)
+
+    def uniform_mixture(units: list[Unit]) -> Mixture:
+        return Mixture(uniform(len(units), c, "scalar"), np.zeros(c), 0.0, 0.0)
+
     options = [option("ensemble", members, decision.mixture)]
     if search.return_best and search.ensembler == "mean":
         options += [option(f"ensemble without its first {k}", members[k:], uniform_mixture(members[k:]))
@@ -240,31 +325,37 @@ def _depth(spec: dict[str, Any]) -> int:
 
 # --- caruana -----------------------------------------------------------------------------------
 
-def caruana(logits: np.ndarray, labels: np.ndarray, rounds: int,
+def caruana(shards: Shards, rounds: int,
             budget: tuple[list[int], int] | None = None) -> tuple[np.ndarray, float]:
-    """Greedy forward selection with replacement (Caruana et al. 2004) over a pool [P, N, C].
+    """Greedy forward selection with replacement (Caruana et al. 2004) over a pool's shards
+    ([P, n_k, C], labels [n_k]).
 
     Each round adds the pool model (repeats allowed) that most lowers the validation loss of the
     uniform mean of the chosen logits; the best ensemble along the way wins. With `budget`
     (params per pool model, limit) a model not chosen yet is eligible only while the distinct
-    chosen models stay within the limit. Returns (counts per pool model, its loss).
+    chosen models stay within the limit. Each round reads the shards once and rebuilds the
+    running ensemble of each shard from the pick counts, so no [N, C] total is held. Returns
+    (counts per pool model, its loss).
     """
-    total = np.zeros(logits.shape[1:], dtype=np.float64)
-    counts = np.zeros(len(logits), dtype=np.int64)
+    counts = np.zeros(len(next(iter(shards))[0]), dtype=np.int64)
     best_counts, best_loss = counts.copy(), float("inf")
     for r in range(rounds):
         used = 0 if budget is None else sum(p for p, c in zip(budget[0], counts) if c)
-        losses = [cross if budget is None or counts[i] or used + budget[0][i] <= budget[1]
-                  else float("inf")
-                  for i, cross in enumerate(metrics.cross_entropy((total + p) / (r + 1), labels)
-                                            for p in logits)]
-        pick = int(np.argmin(losses))
-        if not math.isfinite(losses[pick]):
+        eligible = [budget is None or bool(counts[i]) or used + budget[0][i] <= budget[1]
+                    for i in range(len(counts))]
+        if not any(eligible):
             if r == 0:
                 raise ValueError(f"no pool model fits search.max_ensemble_params {budget[1]:,}")
             break
+        scores = [metrics.Score() for _ in counts]
+        for logits, y in shards:
+            logits = logits.astype(np.float64)
+            total = np.tensordot(counts.astype(np.float64), logits, axes=1)
+            for i in np.flatnonzero(eligible):
+                scores[i].add((total + logits[i]) / (r + 1), y)
+        losses = [s.loss if ok else float("inf") for s, ok in zip(scores, eligible)]
+        pick = int(np.argmin(losses))
         counts[pick] += 1
-        total += logits[pick]
         if losses[pick] < best_loss:
             best_counts, best_loss = counts.copy(), losses[pick]
     return best_counts, best_loss
@@ -305,10 +396,20 @@ def uniform(num_members: int, num_classes: int, weight_type: str) -> np.ndarray:
     raise ValueError(f"unknown mixture weight type {weight_type!r}; allowed: {', '.join(WEIGHT_TYPES)}")
 
 
+def _prepared(shards: Shards, matrix: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Per shard: float64 logits [M, n, C], labels, and for matrix weights the logits as
+    [n, M*C] (else None)."""
+    for logits, y in shards:
+        logits = logits.astype(np.float64)
+        m, n, c = logits.shape
+        yield logits, y, logits.transpose(1, 0, 2).reshape(n, m * c) if matrix else None
+
+
 def _loss_and_grad(logits, y, weights, bias, flat=None):
-    """Mean cross-entropy of the mixture and its gradients. `flat`: logits as [N, M*C]."""
+    """Mean cross-entropy of the mixture on one shard and its gradients. `flat`: the logits as
+    [n, M*C] (matrix weights)."""
     m, n, c = logits.shape
-    if weights.ndim == 3 and flat is not None:
+    if flat is not None:
         f = flat @ weights.reshape(m * c, c) + bias
     else:
         f = combine(logits, weights, bias)
@@ -316,36 +417,53 @@ def _loss_and_grad(logits, y, weights, bias, flat=None):
     loss = -logp[np.arange(n), y].mean()
     g = np.exp(logp)
     g[np.arange(n), y] -= 1.0
-    g /= n                                                   # dLoss/dF, [N, C]
+    g /= n                                                   # dLoss/dF, [n, C]
     if weights.ndim == 1:
         gw = logits.reshape(m, n * c) @ g.ravel()
     elif weights.ndim == 2:
         gw = (logits * g[None]).sum(axis=1)
     else:
-        if flat is None:
-            flat = logits.transpose(1, 0, 2).reshape(n, m * c)
         gw = (flat.T @ g).reshape(m, c, c)
     return float(loss), gw, g.sum(axis=0)
+
+
+def _sharded_loss_and_grad(prepared, weights, bias):
+    """_loss_and_grad over every example of the `_prepared` shards: each shard's mean weighted
+    by its size."""
+    total, loss, gw, gb = 0, 0.0, np.zeros_like(weights), np.zeros_like(bias)
+    for logits, y, flat in prepared:
+        n = len(y)
+        if n:
+            part, part_w, part_b = _loss_and_grad(logits, y, weights, bias, flat)
+            loss, gw, gb, total = loss + part * n, gw + part_w * n, gb + part_b * n, total + n
+    return loss / total, gw / total, gb / total
 
 
 def _penalty(weights, alphas):
     return float(sum(a * np.abs(w).sum() for a, w in zip(alphas, weights)))
 
 
-def fit(logits: np.ndarray, labels: np.ndarray, weight_type: str, adanet_lambda: float,
-        adanet_beta: float, complexities: list[float], use_bias: bool = False,
-        max_steps: int = 500, tol: float = 1e-7) -> Mixture:
-    """Mixture weights minimising the AdaNet objective. logits: [M, N, C] float.
+def fit(shards: Shards, weight_type: str, adanet_lambda: float, adanet_beta: float,
+        complexities: list[float], use_bias: bool = False, max_steps: int = 500,
+        tol: float = 1e-7) -> Mixture:
+    """Mixture weights minimising the AdaNet objective over the members' shards ([M, n_k, C],
+    labels [n_k]; re-iterable).
 
     The L1 term is made smooth by splitting w = w+ - w- with w+, w- >= 0 (the penalty becomes
     linear); L-BFGS-B then solves the bound-constrained problem, and a weight the objective does
-    not pay for lands exactly on 0. Starts from the uniform mean.
+    not pay for lands exactly on 0. Starts from the uniform mean. Each evaluation of the
+    objective and its gradient reads the shards again and sums over them; the shard of a split
+    that has only one is read once and held (it is what a pass would hold anyway).
     """
     from scipy.optimize import minimize
 
-    logits = np.asarray(logits, dtype=np.float64)
-    m, n, c = logits.shape
-    flat = logits.transpose(1, 0, 2).reshape(n, m * c) if weight_type == "matrix" else None
+    m, _, c = next(iter(shards))[0].shape
+    matrix = weight_type == "matrix"
+    held = list(_prepared(shards, matrix)) if len(shards) == 1 else None
+
+    def data_term(w, b):
+        return _sharded_loss_and_grad(held or _prepared(shards, matrix), w, b)
+
     w0 = uniform(m, c, weight_type)
     shape, size = w0.shape, w0.size
     rates = [adanet_lambda * r + adanet_beta for r in complexities]   # per member
@@ -357,7 +475,7 @@ def fit(logits: np.ndarray, labels: np.ndarray, weight_type: str, adanet_lambda:
 
     def fun(x):
         w, b = unpack(x)
-        loss, gw, gb = _loss_and_grad(logits, labels, w, b, flat)
+        loss, gw, gb = data_term(w, b)
         gw = gw.ravel()
         grad = np.concatenate([gw + alpha, -gw + alpha] + ([gb] if use_bias else []))
         return loss + float(alpha @ (x[:size] + x[size:2 * size])), grad
@@ -368,12 +486,14 @@ def fit(logits: np.ndarray, labels: np.ndarray, weight_type: str, adanet_lambda:
     res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                    options={"maxiter": max_steps, "ftol": tol, "gtol": 1e-7})
     w, b = unpack(res.x)
-    loss, _, _ = _loss_and_grad(logits, labels, w, b, flat)
+    loss, _, _ = data_term(w, b)
     return Mixture(w, b, float(loss + _penalty(w, rates)), float(loss))
 
 
-def objective_value(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, bias: np.ndarray,
+def objective_value(shards: Shards, weights: np.ndarray, bias: np.ndarray,
                     adanet_lambda: float, adanet_beta: float, complexities: list[float]) -> float:
-    """The AdaNet objective at given weights (for checks and reports)."""
-    loss, _, _ = _loss_and_grad(np.asarray(logits, np.float64), labels, weights, bias)
+    """The AdaNet objective at given weights over the shards (for checks and reports)."""
+    weights = np.asarray(weights, np.float64)
+    loss, _, _ = _sharded_loss_and_grad(_prepared(shards, weights.ndim == 3), weights,
+                                        np.asarray(bias, np.float64))
     return loss + _penalty(weights, [adanet_lambda * r + adanet_beta for r in complexities])

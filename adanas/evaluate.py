@@ -5,8 +5,8 @@ members' logits combined as selection combined them (uniform mean or fitted mixt
 `keras.ops.softmax` of it gives class probabilities. Beside it goes a TensorFlow SavedModel for
 TF Serving / Vertex AI (adanas.serving) whose probabilities are calibrated by a temperature
 fitted on the validation split (adanas.calibration).
-Evaluation runs that exported model on the test split, so the number reported is the number a
-user of the file gets, and it is checked against the cached member logits.
+Evaluation runs that exported model on the test split, shard by shard, so the number reported
+is the number a user of the file gets, and checks each shard against the cached member logits.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from adanas import (artifacts, calibration, diagnostics, ensemblers, metrics, models, report_html,
+from adanas import (artifacts, budget, calibration, diagnostics, ensemblers, inputs, models, report_html,
                     serving)
 from adanas.ensemble_model import combined_model
 from adanas.report import format_details, format_report
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 # Exported and cached logits must agree this closely (float32 arithmetic in another order).
 MAX_LOGIT_DRIFT = 1e-3
+# Test images the SavedModel is checked on (its first ones), and the first of them it is timed on.
+EXPORT_CHECK_IMAGES = 256
+LATENCY_IMAGES = 64
 
 
 def export_ensemble(member_paths: list[str | os.PathLike], input_shape, out_path: str | os.PathLike,
@@ -44,7 +47,8 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
                   html_out: str | os.PathLike | None = None) -> dict[str, Any]:
     """The evaluate step: exports what the search returns (the ensemble, part of it, or its best
     single subnetwork, whichever scored best on validation; from the model files the ensemble
-    artifact carries), scores it on the test split, writes the report."""
+    artifact carries), scores it on the test split, writes the report. Streams: it holds one
+    shard's logits at a time, and a few test images for the export check and latency."""
     import keras
     meta = artifacts.dataset_meta(dataset_dir)
     state = artifacts.ensemble_record(ensemble_dir)
@@ -52,40 +56,59 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
     members = returned["members"]
     if not members:
         raise ValueError("the ensemble has no members: nothing to evaluate")
-    # Only the test split is scored here: the other cached logits stay on disk.
-    cached_test = artifacts.ensemble_logits(ensemble_dir, "returned")["test"]
-    x_test, y_test = artifacts.dataset_split(dataset_dir, "test")
-
-    Path(model_out).mkdir(parents=True, exist_ok=True)
-    model_file = artifacts.exported_model(model_out)
     mixture = returned["mixture"]
     weights = np.asarray(mixture["weights"])
     bias = np.asarray(mixture["bias"]) if np.any(mixture["bias"]) else None
+    cached = artifacts.ensemble_logits(ensemble_dir, "returned")
+
+    def combined(split: str):
+        """(combined cached logits [n_k, C], labels [n_k]) of each shard of `split`: one pass."""
+        labels = artifacts.dataset_labels(dataset_dir, split, meta)
+        if len(cached.get(split, ())) != len(labels):
+            raise artifacts.ArtifactError(
+                f"{ensemble_dir}: {len(cached.get(split, ()))} shards of cached {split} logits "
+                f"for {len(labels)} {split} shards in the dataset; the ensemble was chosen on "
+                f"other data")
+        for z, y in zip(cached[split], labels):
+            yield ensemblers.combine(z.astype(np.float64), weights,
+                                     np.zeros(z.shape[-1]) if bias is None else bias), y
+
+    # The servable export's probabilities are calibrated by a temperature fitted on the
+    # validation split's ensemble logits (adanas.calibration); fitted first, so that the test
+    # split is scored in one pass, with and without it.
+    temperature = calibration.fit_temperature_shards(lambda: combined("validation"))
+
+    Path(model_out).mkdir(parents=True, exist_ok=True)
+    model_file = artifacts.exported_model(model_out)
     # Members built with a user's custom layers load once the builder's module registered them.
     models.import_builders([m["spec"] for m in members])
     export_ensemble([artifacts.ensemble_model(ensemble_dir, m["spec"]["name"]) for m in members],
                     meta["image_shape"], model_file, weights, bias)
     reloaded = keras.saving.load_model(model_file, compile=False)
-    logits = np.asarray(reloaded.predict(x_test, batch_size=512, verbose=0))
-    want = ensemblers.combine(cached_test.astype(np.float64), weights,
-                              np.zeros(logits.shape[1]) if bias is None else bias)
-    drift = float(np.abs(logits - want).max())
-    if drift > MAX_LOGIT_DRIFT:
-        raise RuntimeError(f"exported ensemble disagrees with the cached member logits "
-                           f"(max difference {drift:.2e}); a member file does not match its logits")
-    # The servable export (adanas.serving): a SavedModel whose probabilities are calibrated by
-    # a temperature fitted on the validation split's ensemble logits (adanas.calibration).
-    cached_val = artifacts.ensemble_logits(ensemble_dir, "returned")["validation"]
-    y_val = artifacts.dataset_split(dataset_dir, "validation", labels_only=True)
-    temperature = calibration.fit_temperature(
-        ensemblers.combine(cached_val.astype(np.float64), weights,
-                           np.zeros(logits.shape[1]) if bias is None else bias), y_val)
+    assessment = diagnostics.Assessment(int(meta["num_classes"]), temperature)
+    drift = 0.0
+    for (want, y), logits in zip(combined("test"),
+                                 inputs.predict_shards(reloaded, dataset_dir, "test", meta)):
+        if logits.shape != want.shape:
+            raise artifacts.ArtifactError(f"{ensemble_dir}: cached test logits {want.shape} for "
+                                          f"a shard of {logits.shape} predicted ones")
+        drift = max(drift, float(np.abs(logits - want).max(initial=0.0)))
+        if drift > MAX_LOGIT_DRIFT:
+            raise RuntimeError(f"exported ensemble disagrees with the cached member logits "
+                               f"(max difference {drift:.2e}); a member file does not match its "
+                               f"logits")
+        assessment.add(logits, y)
     saved_model = serving.export_saved_model(reloaded, artifacts.saved_model_dir(model_out),
                                              meta["image_shape"], meta["class_names"], temperature)
-    serving_drift = serving.check_export(saved_model, x_test, logits, temperature)
+    # A bounded sample of the test split checks the SavedModel against the Keras model and
+    # times it on CPU.
+    sample = inputs.first_images(dataset_dir, "test", EXPORT_CHECK_IMAGES, meta)
+    serving_drift = serving.check_export(
+        saved_model, sample, np.asarray(reloaded.predict(sample, batch_size=512, verbose=0)),
+        temperature)
 
     history = state["history"]
-    test_error = metrics.error_rate(logits, y_test)
+    test_error = assessment.score.error
     best_single = min((h["best_single"] for h in history),
                       key=lambda b: _validation_loss(history, b["name"]))
     iterations = [{
@@ -106,10 +129,10 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
     report = {
         "dataset": meta["dataset"],
         "num_classes": meta["num_classes"],
-        "test_examples": int(len(y_test)),
+        "test_examples": assessment.score.count,
         "test_error": test_error,
         "test_accuracy": 1.0 - test_error,
-        "test_loss": metrics.cross_entropy(logits, y_test),
+        "test_loss": assessment.score.loss,
         "ensemble_size": len(members),
         "total_params": int(sum(m["metrics"]["params"] for m in members)),
         # What was returned and why: never worse on validation than the best single subnetwork.
@@ -127,6 +150,8 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
                     for j, m in enumerate(members)],
         "iterations": iterations,
         "stopped": state.get("stopped", ""),
+        # search.budget: given and used (adanas.budget); None without one.
+        "budget": budget.summary(budget.total_seconds(state.get("search") or {}), history),
         # Inside the exported model artifact; a task's own paths mean nothing to later readers.
         "model": model_file.name,
         "logit_drift": drift,
@@ -137,8 +162,7 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
     }
     # What people look at: confusion matrix, per-class scores, calibration, CPU latency, and
     # every candidate for the plots; as Markdown and as one HTML page with figures.
-    report.update(diagnostics.assess(logits, y_test, temperature, meta["class_names"],
-                                     [saved_model], x_test[:64]))
+    report.update(assessment.sections(meta["class_names"], [saved_model], sample[:LATENCY_IMAGES]))
     report["candidates"] = diagnostics.candidates_of(history, {m["spec"]["name"] for m in members})
     markdown = format_report(report) + "\n\n" + format_details(report)
     page = report_html.render_report(report)

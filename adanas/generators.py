@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from adanas import artifacts, continuation, ensemblers, models
+from adanas import artifacts, budget, continuation, ensemblers, models
 
 # (iteration, count, base arch, last chosen arch or None, family, growth) -> [(move, arch)]
 Generator = Callable[[int, int, Any, Any, "models.Family", Any], list[tuple[str, Any]]]
@@ -115,8 +115,9 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     """(candidate specs for `iteration`, why the search stops here instead or "").
 
     It stops after `boosting_iterations`, when the last iteration lowered the objective by less
-    than `early_stopping_margin`, or when no candidate fits `max_ensemble_params` in any
-    ensemble the configured strategies (or caruana) would form.
+    than `early_stopping_margin`, when `budget` is spent (adanas.budget), or when no candidate
+    fits `max_ensemble_params` in any ensemble the configured strategies (or caruana) would
+    form. With a budget each spec carries its share, `budget_seconds`.
     """
     record = artifacts.ensemble_record(previous_dir)
     history, members = record["history"], record["members"]
@@ -127,7 +128,12 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
             and history[-1]["improvement"] < margin:
         return [], (f"early stop: iteration {history[-1]['iteration']} lowered the objective "
                     f"by {history[-1]['improvement']:.4g} < {margin}")
+    seconds, reason = budget.share(search, iteration, history)
+    if reason:
+        return [], reason
     specs = propose(search, seed, iteration, members[-1]["spec"] if members else None)
+    if seconds is not None:
+        specs = [dict(s, budget_seconds=round(seconds, 2)) for s in specs]
     if search.max_ensemble_params is None:
         return specs, ""
     used = sum(m["metrics"]["params"] for m in members)

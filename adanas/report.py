@@ -38,12 +38,18 @@ def format_report(report: dict[str, Any]) -> str:
         f"Member weights: {weights}.",
         _returned_line(report),
         f"Search ended: {report.get('stopped') or 'after the last iteration'}.",
+        *([_budget_line(report["budget"])] if report.get("budget") else []),
         f"Compute: {report['task_hours']:.3f} training task-hours, "
         + (f"{report['accelerator_hours']:.3f} {report['accelerator']}-hours"
            if report["accelerator"] != "CPU" else "no GPU/TPU")
         + "".join(f"; failed candidates in iteration {it['iteration']}: {', '.join(it['failed'])}"
                   for it in report["iterations"] if it.get("failed")) + ".",
     ])
+
+
+def _budget_line(b: dict[str, Any]) -> str:
+    return (f"Budget: {b['used_seconds']:.0f} s used of {b['given_seconds']:.0f} s given "
+            f"({b['used_fraction']:.0%}; {b['counted']}).")
 
 
 def _returned_line(report: dict[str, Any]) -> str:

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from adanas import artifacts, calibration, metrics, models, serving, train
 from adanas.config import StudentConfig, TrainingConfig
@@ -31,6 +30,8 @@ log = logging.getLogger(__name__)
 
 NAME = "student"
 BATCH_SIZES = (1, 64)
+# Test images the export check and the latency timing use (the first records of the split).
+SAMPLE_IMAGES = 64
 
 
 def student_spec(cfg: StudentConfig, seed: int) -> dict[str, Any]:
@@ -56,12 +57,12 @@ def train_student(spec: dict[str, Any], cfg: StudentConfig, training: TrainingCo
 def _train(spec, cfg: StudentConfig, training: TrainingConfig, dataset_dir, teacher_file, out_dir):
     import keras
 
-    from adanas import augment  # TensorFlow's input pipeline, as in the train step
+    from adanas import inputs  # TensorFlow's input pipeline, as in the train step
 
     keras.utils.set_random_seed(spec["seed"])
     meta = artifacts.dataset_meta(dataset_dir)
     num_classes = meta["num_classes"]
-    x, y = artifacts.dataset_split(dataset_dir, "train")
+    n_train = int(meta["splits"]["train"])
     family = models.family_of_spec(spec)
     dist = train.strategy(training.distribution)
     with dist.scope():
@@ -72,15 +73,15 @@ def _train(spec, cfg: StudentConfig, training: TrainingConfig, dataset_dir, teac
                              f"outputs, the dataset {num_classes} classes")
         trained = train.with_teacher(student, teacher)
     outputs = len(student.outputs)
-    batch = min(training.batch_size, len(x))
-    steps_per_epoch = max(1, len(x) // batch)
+    batch = min(training.batch_size, n_train)
+    steps_per_epoch = max(1, n_train // batch)
     total_steps = cfg.epochs * steps_per_epoch
     # As in the train step: the distillation loss, plus the auxiliary head's where there is one.
     train.compile_for_training(trained, spec, num_classes, training, total_steps, dist,
                                train.subnetwork_loss(num_classes, training.label_smoothing, True,
                                                      cfg.temperature, live=True))
-    ds = augment.training_dataset(x, y, num_classes, batch, meta["augmentation"],
-                                  seed=spec["seed"], outputs=outputs)
+    ds = inputs.training_stream(dataset_dir, meta, batch, meta["augmentation"], seed=spec["seed"],
+                                shuffle_buffer=training.shuffle_buffer, outputs=outputs)
     log.info("[student] training %s (%d params) on the ensemble's soft targets (T=%g): %d epochs "
              "x %d steps of %d", spec["arch_str"], train.count_params(student), cfg.temperature,
              cfg.epochs, steps_per_epoch, batch)
@@ -138,36 +139,52 @@ def distill_step(cfg: StudentConfig, training: TrainingConfig, seed: int,
     evaluate step's report with the comparison added (`student`). Returns student.json."""
     import keras
 
+    from adanas import inputs  # TensorFlow's input pipeline, as in the train step
+
     train.check_accelerator(expected_accelerator)
     meta = artifacts.dataset_meta(dataset_dir)
     spec = student_spec(cfg, seed)
     teacher_file = artifacts.exported_model(exported_model_dir)
     inference, fit = train_student(spec, cfg, training, dataset_dir, teacher_file, out_dir)
 
-    x_val, y_val = artifacts.dataset_split(dataset_dir, "validation")
-    x_test, y_test = artifacts.dataset_split(dataset_dir, "test")
-    logits = {s: np.asarray(inference.predict(x, batch_size=512, verbose=0), np.float64)
-              for s, x in (("validation", x_val), ("test", x_test))}
-    ensemble_test = np.asarray(keras.saving.load_model(teacher_file, compile=False)
-                               .predict(x_test, batch_size=512, verbose=0))
-    temperature = calibration.fit_temperature(logits["validation"], y_val)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    # The student's logits, cached per shard in its artifact as a candidate's are, scored as
+    # they are written; agreement with the ensemble shard by shard: one shard in memory.
+    ensemble = keras.saving.load_model(teacher_file, compile=False)
+    scores = {s: metrics.Score() for s in ("validation", "test")}
+    agree = 0
+
+    def scored(split):
+        nonlocal agree
+        predicted = inputs.predict_shards(inference, dataset_dir, split, meta)
+        ensembled = inputs.predict_shards(ensemble, dataset_dir, split, meta) if split == "test" else None
+        for logits, labels in zip(predicted, artifacts.dataset_labels(dataset_dir, split, meta)):
+            scores[split].add(logits, labels)
+            if ensembled is not None:
+                agree += int((logits.argmax(-1) == next(ensembled).argmax(-1)).sum())
+            yield logits
+
+    artifacts.write_candidate_logits(out_dir, {s: scored(s) for s in scores})
+    cached = artifacts.read_candidate_logits(out_dir)
+    temperature = calibration.fit_temperature_shards(
+        lambda: zip(cached["validation"], artifacts.dataset_labels(dataset_dir, "validation", meta)))
     inference.save(artifacts.student_model(out_dir))
     saved = serving.export_saved_model(inference, artifacts.saved_model_dir(out_dir),
                                        meta["image_shape"], meta["class_names"], temperature)
-    drift = serving.check_export(saved, x_test, logits["test"], temperature)
+    sample = inputs.first_images(dataset_dir, "test", SAMPLE_IMAGES, meta)
+    drift = serving.check_export(saved, sample, next(iter(cached["test"]))[:len(sample)], temperature)
+    n_test = int(meta["splits"]["test"])
 
     ensemble_report = artifacts.read_report(report_dir)
     ensemble_saved = artifacts.saved_model_dir(exported_model_dir)
     student_metrics = {
         "arch": spec["arch_str"],
         "params": train.count_params(inference),
-        "test_error": metrics.error_rate(logits["test"], y_test),
-        "test_loss": metrics.cross_entropy(logits["test"], y_test),
-        "validation_error": metrics.error_rate(logits["validation"], y_val),
-        "agreement_with_ensemble": float((logits["test"].argmax(-1) == ensemble_test.argmax(-1)).mean()),
+        "test_error": scores["test"].error,
+        "test_loss": scores["test"].loss,
+        "validation_error": scores["validation"].error,
+        "agreement_with_ensemble": agree / n_test,
         "temperature": temperature,
-        "latency_ms_per_image": serving.cpu_latency(saved, x_test, BATCH_SIZES),
+        "latency_ms_per_image": serving.cpu_latency(saved, sample, BATCH_SIZES),
         "saved_model_bytes": serving.saved_model_bytes(saved),
         **fit,
     }
@@ -179,10 +196,10 @@ def distill_step(cfg: StudentConfig, training: TrainingConfig, seed: int,
         "test_error": ensemble_report["test_error"],
         "test_loss": ensemble_report["test_loss"],
         "temperature": ensemble_report.get("temperature"),
-        "latency_ms_per_image": serving.cpu_latency(ensemble_saved, x_test, BATCH_SIZES),
+        "latency_ms_per_image": serving.cpu_latency(ensemble_saved, sample, BATCH_SIZES),
         "saved_model_bytes": serving.saved_model_bytes(ensemble_saved),
     }
-    comparison = compare(ensemble_metrics, student_metrics, int(len(y_test)))
+    comparison = compare(ensemble_metrics, student_metrics, n_test)
     record = {"spec": spec, "metrics": student_metrics, "serving_drift": drift,
               "model": artifacts.STUDENT_MODEL, "saved_model": saved.name,
               "comparison": comparison}

@@ -2,8 +2,9 @@
 
 Writes the Candidate artifact (format: adanas.artifacts): the trained subnetwork for inference
 (raw images in, float32 logits out; training-only parts such as drop path removed), its cached
-validation/test logits (and training logits when distillation is on: later candidates learn
-from them), its spec and metrics.
+validation/test logits per dataset shard (and training logits when distillation is on: later
+candidates learn from them), its spec and metrics. The training data streams from the
+Dataset artifact's shards (adanas.inputs): memory does not grow with the number of examples.
 
 Loss (METHOD.md): CE_ls(y, s) + [iteration > 0 and distilling] tau^2 CE(softmax(T / tau), s / tau)
 + weight decay, with T the teacher's logits: the last member's for `born_again`, the whole
@@ -229,11 +230,33 @@ def resumed_epochs(backup_dir: Path) -> int:
         return 0
 
 
-def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> np.ndarray | None:
-    """Cached teacher logits for every training example, or None (first iteration / no KD)."""
+def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> artifacts.Sharded | None:
+    """Cached teacher logits of every training example, per train shard, or None (first
+    iteration / no KD)."""
     if mode == "none" or previous_ensemble is None:
         return None
     return artifacts.ensemble_teacher(previous_ensemble, mode)
+
+
+def check_teacher(teacher: artifacts.Sharded, shards: list[artifacts.Shard], num_classes: int) -> None:
+    """The cached teacher must have one [n_k, C] file per train shard (read by header only)."""
+    if len(teacher) != len(shards):
+        raise ValueError(f"teacher logits in {len(teacher)} shards, the training split in {len(shards)}")
+    for k, (part, shard) in enumerate(zip(teacher.parts, shards)):
+        shape = np.load(part, mmap_mode="r").shape
+        if shape != (shard.count, num_classes):
+            raise ValueError(f"teacher logits of train shard {k} are {shape}, the shard holds "
+                             f"({shard.count}, {num_classes})")
+
+
+def score_split(model, dataset_dir, split: str, meta: dict[str, Any]) -> metrics.Score:
+    """Cross-entropy and error of `model` on a split, streamed shard by shard."""
+    from adanas import inputs
+    score = metrics.Score()
+    for logits, labels in zip(inputs.predict_shards(model, dataset_dir, split, meta),
+                              artifacts.dataset_labels(dataset_dir, split, meta)):
+        score.add(logits, labels)
+    return score
 
 
 def accelerators() -> tuple[str, int]:
@@ -291,47 +314,62 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
            tensorboard_dir=None) -> dict[str, Any]:
     import keras
 
-    from adanas import augment  # TensorFlow's input pipeline: only the train step pays for it
+    from adanas import inputs  # TensorFlow's input pipeline: only the train step pays for it
 
     task_start = time.perf_counter()
     keras.utils.set_random_seed(candidate["seed"])
     meta = artifacts.dataset_meta(dataset_dir)
     num_classes = meta["num_classes"]
-    x, y = artifacts.dataset_split(dataset_dir, "train")
-    held_out = {s: artifacts.dataset_split(dataset_dir, s) for s in ("validation", "test")}
+    n_train = int(meta["splits"]["train"])
     distilling = cfg.knowledge_distillation != "none" and previous_ensemble is not None
     live = distilling and cfg.distillation_teacher == "live"
     teacher = None if live else read_teacher(previous_ensemble, cfg.knowledge_distillation)
-    if teacher is not None and teacher.shape != (len(x), num_classes):
-        raise ValueError(f"teacher logits {teacher.shape} do not match the training split "
-                         f"({len(x)}, {num_classes})")
+    if teacher is not None:
+        check_teacher(teacher, artifacts.dataset_shards(dataset_dir, "train", meta), num_classes)
 
     family = models.family_of_spec(candidate)
     dist = strategy(cfg.distribution)
+    teacher_model = (live_teacher(previous_ensemble, cfg.knowledge_distillation, meta["image_shape"])
+                     if live else None)
+
+    def training_model():
+        net = models.build_model(candidate, meta["image_shape"], num_classes, cfg.weight_decay)
+        return net, (net if teacher_model is None else with_teacher(net, teacher_model))
+
+    def stream(seed, skip=0):
+        return inputs.training_stream(dataset_dir, meta, batch, meta["augmentation"], seed=seed,
+                                      shuffle_buffer=cfg.shuffle_buffer, teacher=teacher,
+                                      outputs=outputs, skip=skip)
+
+    loss = subnetwork_loss(num_classes, cfg.label_smoothing, distilling, cfg.distillation_temperature, live)
     with dist.scope():
-        model = models.build_model(candidate, meta["image_shape"], num_classes, cfg.weight_decay)
-        trained = model if not live else with_teacher(
-            model, live_teacher(previous_ensemble, cfg.knowledge_distillation, meta["image_shape"]))
+        model, trained = training_model()
     outputs = len(model.outputs)
-    batch = min(cfg.batch_size, len(x))
-    steps_per_epoch = max(1, len(x) // batch)
-    if cfg.max_iteration_steps:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_iteration_steps)
-        epochs = math.ceil(cfg.max_iteration_steps / steps_per_epoch)
+    batch = min(cfg.batch_size, n_train)
+    backup = Path(out_dir) / "backup"
+    deadline = None
+    if candidate.get("budget_seconds"):
+        # Its share of search.budget: as many steps as fit, measured on this task's device.
+        plan = budget_plan(candidate, cfg, meta, backup, task_start, n_train, batch,
+                           lambda: _probe_step_seconds(training_model, stream, candidate, cfg,
+                                                       num_classes, dist, loss))
+        steps_per_epoch, epochs, deadline = plan["steps_per_epoch"], plan["epochs"], plan["deadline"]
+        keras.utils.set_random_seed(candidate["seed"])
     else:
-        epochs = cfg.train_epochs
+        steps_per_epoch = max(1, n_train // batch)
+        if cfg.max_iteration_steps:
+            steps_per_epoch = min(steps_per_epoch, cfg.max_iteration_steps)
+            epochs = math.ceil(cfg.max_iteration_steps / steps_per_epoch)
+        else:
+            epochs = cfg.train_epochs
     total_steps = epochs * steps_per_epoch
 
-    compile_for_training(trained, candidate, num_classes, cfg, total_steps, dist,
-                         subnetwork_loss(num_classes, cfg.label_smoothing, distilling,
-                                         cfg.distillation_temperature, live))
+    compile_for_training(trained, candidate, num_classes, cfg, total_steps, dist, loss)
     # A rerun of a task that was killed resumes from its checkpoint (BackupAndRestore, below):
     # its input stream then skips what the finished epochs consumed, so the resumed training
     # sees the very batches an unbroken one would have.
-    done = resumed_epochs(Path(out_dir) / "backup")
-    ds = augment.training_dataset(x, y, num_classes, batch, meta["augmentation"],
-                                  seed=candidate["seed"], teacher=teacher, outputs=outputs,
-                                  skip=done * steps_per_epoch * batch)
+    done = resumed_epochs(backup)
+    ds = stream(candidate["seed"], skip=done * steps_per_epoch * batch)
     log.info("[%s] training %s: %d params, %d epochs x %d steps of %d on %d replica(s)%s",
              candidate["name"], candidate["arch_str"], count_params(model), epochs,
              steps_per_epoch, batch, dist.num_replicas_in_sync,
@@ -341,47 +379,142 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     history = trained.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
                         callbacks=fit_callbacks(candidate["name"], epochs, total_steps,
                                              getattr(model, "drop_path_schedule", None),
-                                             Path(out_dir) / "backup", cfg.checkpoint_min_seconds)
+                                             backup, cfg.checkpoint_min_seconds)
+                        + ([Deadline(candidate["name"], deadline,
+                                     plan["probe_step_seconds"] * steps_per_epoch > DEADLINE_EPOCH_SECONDS)]
+                           if deadline else [])
                         + ([curves.callback(curves.log_dirs(tensorboard_dir, candidate["name"]), model,
-                                            held_out["validation"])] if cfg.tensorboard else []))
+                                            lambda m: score_split(m, dataset_dir, "validation", meta))]
+                           if cfg.tensorboard else []))
     train_seconds = time.perf_counter() - t0
     final_loss = float(history.history["loss"][-1])
     if not math.isfinite(final_loss):
         raise FloatingPointError(f"[{candidate['name']}] training diverged: loss {final_loss}")
 
     inference = servable(family, model)
-    splits = dict(held_out)
-    if cfg.knowledge_distillation != "none":
-        splits["train"] = (x, y)
-    logits = {split: np.asarray(inference.predict(xs, batch_size=512, verbose=0), dtype=np.float32)
-              for split, (xs, _) in splits.items()}
+    # Logits cached per dataset shard, scored as they are written: one shard in memory.
+    splits = ["validation", "test"] + (["train"] if cfg.knowledge_distillation != "none" else [])
+    scores = {split: metrics.Score() for split in splits}
 
-    yv, yt = held_out["validation"][1], held_out["test"][1]
+    def scored(split):
+        for logits, labels in zip(inputs.predict_shards(inference, dataset_dir, split, meta),
+                                  artifacts.dataset_labels(dataset_dir, split, meta)):
+            scores[split].add(logits, labels)
+            yield logits
+
+    artifacts.write_candidate_logits(out_dir, {split: scored(split) for split in splits})
     device, count = accelerators()
     task_seconds = time.perf_counter() - task_start
     metrics_out = {
         "params": count_params(inference),
         "train_loss": final_loss,
-        "validation_loss": metrics.cross_entropy(logits["validation"], yv),
-        "validation_error": metrics.error_rate(logits["validation"], yv),
+        "validation_loss": scores["validation"].loss,
+        "validation_error": scores["validation"].error,
         # Planned and done (a resumed task counts the epochs of its earlier attempts too).
         "epochs": epochs,
         "epochs_done": history.epoch[-1] + 1 if history.epoch else 0,
-        "test_error": metrics.error_rate(logits["test"], yt),
+        "test_error": scores["test"].error,
         "train_seconds": train_seconds,
         "train_steps": total_steps,
         "images_per_second": total_steps * batch / train_seconds,
         "distilled": distilling,
+        **({"budget_seconds": candidate["budget_seconds"]} if candidate.get("budget_seconds") else {}),
         # Compute accounting: the whole task, times the accelerators it held (0 on CPU).
         "task_seconds": task_seconds,
         "accelerator": device,
         "accelerator_seconds": task_seconds * count,
     }
-    artifacts.write_candidate(out_dir, candidate, metrics_out, logits)
+    artifacts.write_candidate(out_dir, candidate, metrics_out)
     inference.save(artifacts.candidate_model(out_dir))
     log.info("[%s] done in %.1fs: validation error %.4f, test error %.4f", candidate["name"],
              train_seconds, metrics_out["validation_error"], metrics_out["test_error"])
     return metrics_out
+
+
+# --- training for a share of search.budget --------------------------------------------------------
+
+# Probe steps: the first ones trace the step function, the next ones are timed.
+PROBE_TRACE_STEPS, PROBE_TIMED_STEPS = 2, 20
+# What a candidate task spends after training, beyond predicting its logits: saving the model.
+SAVE_RESERVE_SECONDS = 2.0
+MIN_BUDGET_STEPS = 10
+# Real steps run a little slower than the probe's (epoch ends: checkpoints, progress lines).
+STEP_MARGIN = 1.1
+
+
+def _probe_step_seconds(training_model, stream, candidate, cfg, num_classes, dist, loss) -> tuple[float, float]:
+    """(seconds per training step, seconds to the end of the first steps, which trace the step
+    function and fill the input pipeline) of a throwaway copy of the candidate, on a stream of
+    the same data, on this task's device; timed inside one fit, batch by batch."""
+    import keras
+
+    with dist.scope():
+        _, probe = training_model()
+    compile_for_training(probe, candidate, num_classes, cfg, 10_000, dist, loss)
+    ends: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ends.append(time.perf_counter())
+
+    t0 = time.perf_counter()
+    probe.fit(stream(candidate["seed"] + 1), epochs=1, verbose=0, callbacks=[Clock()],
+              steps_per_epoch=PROBE_TRACE_STEPS + PROBE_TIMED_STEPS)
+    first = ends[PROBE_TRACE_STEPS - 1]
+    return (ends[-1] - first) / PROBE_TIMED_STEPS, first - t0
+
+
+def budget_plan(candidate, cfg: TrainingConfig, meta, backup: Path, task_start: float, n_train: int,
+                batch: int, probe) -> dict[str, Any]:
+    """Steps and epochs that fit the candidate's `budget_seconds`: its share minus what the task
+    has spent, the real training's tracing, its logits (forward passes, ~1/3 of a step per
+    image) and the save, divided by the probed step time. Kept in the backup folder, so that
+    a resumed task keeps its schedule. `deadline` (perf_counter) stops training if it runs slow."""
+    path = backup / "budget_plan.json"
+    if path.exists():
+        plan = json.loads(path.read_text())
+        plan["deadline"] = task_start + plan["train_seconds"]
+        return plan
+    step, trace = probe()
+    predicted = sum(meta["splits"][s] for s in ("validation", "test")) + (
+        n_train if cfg.knowledge_distillation != "none" else 0)
+    reserve = predicted / batch * step / 3 + SAVE_RESERVE_SECONDS
+    spent = time.perf_counter() - task_start
+    train_seconds = candidate["budget_seconds"] - reserve
+    steps = max(MIN_BUDGET_STEPS, int((train_seconds - spent - trace) / (step * STEP_MARGIN)))
+    full_epoch = max(1, n_train // batch)
+    epochs = math.ceil(steps / full_epoch)
+    plan = {"steps_per_epoch": max(1, steps // epochs), "epochs": epochs,
+            "probe_step_seconds": step, "train_seconds": train_seconds}
+    backup.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(plan))
+    log.info("[%s] budget %.1f s: %d steps (%d epochs x %d) at %.3f s/step, %.1f s kept for "
+             "logits and saving", candidate["name"], candidate["budget_seconds"],
+             plan["epochs"] * plan["steps_per_epoch"], epochs, plan["steps_per_epoch"], step, reserve)
+    return {**plan, "deadline": task_start + train_seconds}
+
+
+def Deadline(name: str, deadline: float, per_batch: bool):
+    """Stops training at `deadline` (time.perf_counter) when it runs slower than planned: at an
+    epoch's end, or with `per_batch` (long epochs) at any step, which costs a device sync each."""
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def _check(self):
+            if time.perf_counter() > deadline and not self.model.stop_training:
+                log.warning("[%s] budget share reached: training stops before its planned steps", name)
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._check()
+
+    if per_batch:
+        Stop.on_train_batch_end = lambda self, batch, logs=None: self._check()
+    return Stop()
+
+
+# Epochs longer than this are cut mid-epoch when a budgeted training runs out of time.
+DEADLINE_EPOCH_SECONDS = 20.0
 
 
 class MissingAcceleratorError(RuntimeError):

@@ -47,7 +47,9 @@ def write_candidate(folder: Path, name: str, val_logits, test_logits, params=10,
             "arch_str": arch, "move": "base", "iteration": 0, "seed": 0}
     metrics = {"params": params, "validation_loss": validation_loss, "validation_error": 0.0,
                "test_error": 0.0, "train_seconds": 1.0}
-    logits = {"validation": val_logits, "test": test_logits, "train": train_logits}
+    # Arrays (not nested lists, which write_candidate would take for a list of shards): one shard.
+    logits = {s: None if v is None else np.asarray(v)
+              for s, v in {"validation": val_logits, "test": test_logits, "train": train_logits}.items()}
     artifacts.write_candidate(folder, spec, metrics, logits)
     artifacts.candidate_model(folder).write_bytes(f"model {name}".encode())
     return folder

@@ -10,40 +10,54 @@ from adanas.config import AugmentationConfig, DatasetConfig
 from adanas.data import DataError
 
 
-def test_digits_split_is_deterministic_and_complete():
-    a = data.load(DatasetConfig())
-    b = data.load(DatasetConfig())
-    sizes = {k: len(v) for k, v in a.y.items()}
+def _prepare(tmp_path, out="ds", **cfg):
+    return data.prepare_step(DatasetConfig(**cfg), AugmentationConfig(policy="none"), tmp_path / out)
+
+
+def test_digits_split_is_deterministic_and_complete(tmp_path):
+    a = _prepare(tmp_path, out="a")
+    b = _prepare(tmp_path, out="b")
+    sizes = a["splits"]
     assert sum(sizes.values()) == 1797
     assert sizes["test"] == round(1797 * 0.15)
-    for split in data.SPLITS:
-        np.testing.assert_array_equal(a.x[split], b.x[split])
-        assert a.x[split].dtype == np.uint8 and a.x[split].shape[1:] == (8, 8, 1)
-    assert a.x["train"].max() == 255 and a.num_classes == 10
+    assert a["fingerprint"] == b["fingerprint"]
+    assert a["image_shape"] == [8, 8, 1] and a["num_classes"] == 10
+    x, _ = artifacts.dataset_split(tmp_path / "a", "train")
+    assert x.dtype == np.uint8 and x.max() == 255
+    np.testing.assert_array_equal(x, artifacts.dataset_split(tmp_path / "b", "train")[0])
 
 
 def test_prepare_writes_the_artifact(tmp_path):
-    meta = data.prepare_step(DatasetConfig(max_examples_per_split=50),
+    meta = data.prepare_step(DatasetConfig(max_examples_per_split=60),
                              AugmentationConfig(cutout=4, pad_crop=1), tmp_path)
-    assert meta["splits"] == {"train": 50, "validation": 50, "test": 50}
+    assert meta["splits"] == {"train": 60, "validation": 60, "test": 60}
     assert artifacts.dataset_meta(tmp_path)["augmentation"]["cutout"] == 4
+    assert artifacts.dataset_meta(tmp_path)["checks"]["warnings"] == []
     x, y = artifacts.dataset_split(tmp_path, "validation")
-    assert x.shape == (50, 8, 8, 1) and y.shape == (50,)
+    assert x.shape == (60, 8, 8, 1) and y.shape == (60,)
 
 
-def test_tfds_dataset_through_the_real_loader():
+def test_a_cap_that_leaves_a_class_almost_empty(tmp_path):
+    with pytest.raises(DataError, match=r"class\(es\) with fewer than .* '2' \(1\).*"
+                                        r"raise dataset.max_examples_per_split, 50"):
+        _prepare(tmp_path, max_examples_per_split=50)
+
+
+def test_tfds_dataset_through_the_real_loader(tmp_path):
     with tfds.testing.mock_data(num_examples=40):
-        splits = data.load(DatasetConfig(name="cifar10", validation_fraction=0.25))
-    assert splits.num_classes == 10 and len(splits.class_names) == 10
-    assert splits.x["train"].shape[1:] == (32, 32, 3)
-    assert len(splits.y["validation"]) == 10 and len(splits.y["train"]) == 30
-    assert len(splits.y["test"]) == 40
-    assert splits.source == "tfds:cifar10"
+        # 30 random training labels over 10 classes: some class may well have a single one.
+        meta = _prepare(tmp_path, name="cifar10", validation_fraction=0.25, min_examples_per_class=1)
+    assert meta["num_classes"] == 10 and len(meta["class_names"]) == 10
+    assert meta["image_shape"] == [32, 32, 3]
+    assert meta["splits"] == {"train": 30, "validation": 10, "test": 40}
+    assert meta["source"] == "tfds:cifar10"
+    # tfds' mock gives the test split the train split's examples: the leakage check sees it.
+    assert meta["checks"]["duplicates"]["across"]["test/train"]["count"] == 30
 
 
 def test_tfds_missing_data_without_download(tmp_path):
     with pytest.raises(DataError, match="download: true"):
-        data.load(DatasetConfig(name="cifar10", data_dir=str(tmp_path)))
+        _prepare(tmp_path, name="cifar10", data_dir=str(tmp_path))
 
 
 def _png(path, shape, value=0):
@@ -55,52 +69,42 @@ def test_image_folder(tmp_path):
     for split, n in (("train", 6), ("test", 3)):
         for label, cls in enumerate(("cat", "dog")):
             for i in range(n):
-                _png(tmp_path / split / cls / f"{i}.png", (5, 5, 3), 40 * label + i)
-    splits = data.load(DatasetConfig(name="folder", data_dir=str(tmp_path), validation_fraction=0.5))
-    assert splits.class_names == ["cat", "dog"]
-    assert {k: len(v) for k, v in splits.y.items()} == {"train": 6, "validation": 6, "test": 6}
-    assert splits.x["test"].shape[1:] == (5, 5, 3)
+                _png(tmp_path / "images" / split / cls / f"{i}.png", (5, 5, 3), 40 * label + i)
+    meta = _prepare(tmp_path, name="folder", data_dir=str(tmp_path / "images"),
+                    validation_fraction=0.5)
+    assert meta["class_names"] == ["cat", "dog"]
+    assert meta["splits"] == {"train": 6, "validation": 6, "test": 6}
+    assert meta["image_shape"] == [5, 5, 3]
+    x, y = artifacts.dataset_split(tmp_path / "ds", "test")
+    # Each test image's pixel value says which file it came from: no image was altered.
+    assert sorted(zip(y.tolist(), x[:, 0, 0, 0].tolist())) == [(c, 40 * c + i) for c in (0, 1) for i in range(3)]
 
 
 def test_image_folder_with_inconsistent_shapes(tmp_path):
     _png(tmp_path / "train" / "a" / "0.png", (5, 5, 3))
     _png(tmp_path / "train" / "b" / "1.png", (6, 5, 3))
-    with pytest.raises(DataError, match="inconsistent image shapes"):
-        data.load(DatasetConfig(name="folder", data_dir=str(tmp_path)))
+    with pytest.raises(DataError, match="inconsistent image shapes.*dataset.image_size"):
+        _prepare(tmp_path, name="folder", data_dir=str(tmp_path))
 
 
 def test_missing_folder(tmp_path):
     with pytest.raises(DataError, match="not a folder"):
-        data.load(DatasetConfig(name="folder", data_dir=str(tmp_path / "nope")))
+        _prepare(tmp_path, name="folder", data_dir=str(tmp_path / "nope"))
 
 
-def _splits(**over):
-    x = np.zeros((4, 3, 3, 1), np.uint8)
-    y = np.array([0, 1, 0, 1])
-    s = data.Splits({k: x for k in data.SPLITS}, {k: y for k in data.SPLITS}, 2, ["a", "b"], "test")
-    for k, v in over.items():
-        split, what = k.split("_")
-        getattr(s, what)[split] = v
-    return s
+def test_a_carved_split_too_small_to_hold_anything(tmp_path):
+    for i in range(4):
+        _png(tmp_path / "images" / "train" / "ab"[i % 2] / f"{i}.png", (3, 3, 3), i)
+    with pytest.raises(DataError, match="split 'validation' is empty"):
+        _prepare(tmp_path, name="folder", data_dir=str(tmp_path / "images"), validation_fraction=0.1)
 
 
-def test_bad_data_checks():
-    data.check(_splits())
-    with pytest.raises(DataError, match=r"labels outside \[0, 2\), e.g. example 2 has label 7"):
-        data.check(_splits(test_y=np.array([0, 1, 7, 1])))
-    with pytest.raises(DataError, match="labels outside"):
-        data.check(_splits(train_y=np.array([0, -1, 0, 1])))
-    with pytest.raises(DataError, match="'validation' is empty"):
-        data.check(_splits(validation_x=np.zeros((0, 3, 3, 1), np.uint8), validation_y=np.zeros(0)))
-    with pytest.raises(DataError, match="differs from the train split"):
-        data.check(_splits(test_x=np.zeros((4, 4, 3, 1), np.uint8)))
-    with pytest.raises(DataError, match="4 images but 3 labels"):
-        data.check(_splits(train_y=np.array([0, 1, 0])))
-
-
-def test_augmentation_must_fit_the_images():
+def test_augmentation_must_fit_the_images(tmp_path):
     with pytest.raises(DataError, match="cutout 16 is larger than the 8x8 images"):
         data.check_augmentation(AugmentationConfig(cutout=16, pad_crop=0), (8, 8, 1))
     with pytest.raises(DataError, match="pad_crop 8"):
         data.check_augmentation(AugmentationConfig(cutout=0, pad_crop=8), (8, 8, 1))
     data.check_augmentation(AugmentationConfig(policy="none", cutout=16), (8, 8, 1))
+    # The prepare step checks it at the first image, before reading the rest.
+    with pytest.raises(DataError, match="cutout 16 is larger"):
+        data.prepare_step(DatasetConfig(), AugmentationConfig(cutout=16, pad_crop=0), tmp_path)

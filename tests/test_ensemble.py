@@ -82,7 +82,7 @@ def test_caruana_by_hand():
     good = np.array([[2.0, 0.0], [0.0, 1.0]])
     weak = np.array([[0.5, 0.0], [0.0, 3.0]])
     wrong = np.array([[3.0, 0.0], [3.0, 0.0]])
-    counts, loss = ensemblers.caruana(np.stack([good, weak, wrong]), y, rounds=4)
+    counts, loss = ensemblers.caruana([(np.stack([good, weak, wrong]), y)], rounds=4)
     # Round 1: good alone, (softplus(-2) + softplus(-1)) / 2 = 0.2201, beats weak 0.2613, wrong 1.549.
     # Round 2: good + weak = [[1.25, 0], [0, 2]]: 0.1894.
     # Round 3: good again: (2 good + weak) / 3 = [[1.5, 0], [0, 5/3]]: 0.1872, the best so far.
@@ -112,7 +112,7 @@ def test_select_step_grows_and_records_history(tmp_path):
     state = artifacts.ensemble_record(tmp_path / "e1")
     assert [m["spec"]["name"] for m in state["members"]] == ["i0_c0", "i1_c0"]
     assert [h["iteration"] for h in state["history"]] == [0, 1]
-    logits = artifacts.ensemble_logits(tmp_path / "e1")["validation"]
+    logits = artifacts.ensemble_logits(tmp_path / "e1")["validation"].full()
     np.testing.assert_allclose(logits, np.stack([PREV[0], CAND_A]))
     # The ensemble carries its members' models: the candidates' folders are not needed later.
     for name in ("i0_c0", "i1_c0"):
@@ -140,7 +140,7 @@ def test_caruana_over_two_iterations_marks_only_new_members_and_carries_the_pool
     # Only the member this iteration added is reported as chosen (i0_c0 was chosen before).
     assert e1["chosen"] == "i1_c0"
     # The born-again teacher is the newly added member's training logits.
-    np.testing.assert_allclose(artifacts.ensemble_teacher(tmp_path / "e1", "born_again"), 3 * good)
+    np.testing.assert_allclose(artifacts.ensemble_teacher(tmp_path / "e1", "born_again").full(), 3 * good)
     # The pool's models travel with the ensemble: a later iteration may pick any of them.
     assert sorted(p.stem for p in (tmp_path / "e1" / "models").iterdir()) == ["i0_c0", "i0_c1", "i1_c0"]
     assert [u["spec"]["name"] for u in record["pool"]] == ["i0_c0", "i0_c1", "i1_c0"]
@@ -174,10 +174,10 @@ def test_caruana_keeps_to_the_parameter_budget():
     weak = np.array([[0.5, 0.0], [0.0, 3.0]])
     # Unbudgeted, good + weak is the best mix (test_caruana_by_hand); with room for one model
     # only, caruana keeps to `good`.
-    counts, _ = ensemblers.caruana(np.stack([good, weak]), y, rounds=4, budget=([5, 5], 9))
+    counts, _ = ensemblers.caruana([(np.stack([good, weak]), y)], rounds=4, budget=([5, 5], 9))
     assert list(counts > 0) == [True, False]
     with pytest.raises(ValueError, match="no pool model fits"):
-        ensemblers.caruana(np.stack([good, weak]), y, rounds=4, budget=([10, 10], 9))
+        ensemblers.caruana([(np.stack([good, weak]), y)], rounds=4, budget=([10, 10], 9))
 
 
 def test_artifacts_refuse_another_kind_or_version(tmp_path):
@@ -187,7 +187,8 @@ def test_artifacts_refuse_another_kind_or_version(tmp_path):
     record = json.loads((c / artifacts.CANDIDATE_RECORD).read_text())
     record["format"]["version"] = artifacts.FORMAT_VERSION + 1
     (c / artifacts.CANDIDATE_RECORD).write_text(json.dumps(record))
-    with pytest.raises(artifacts.ArtifactError, match="format version 2, this AdaNAS reads version 1"):
+    with pytest.raises(artifacts.ArtifactError, match=f"format version {artifacts.FORMAT_VERSION + 1}, "
+                       f"this AdaNAS reads version {artifacts.FORMAT_VERSION}"):
         artifacts.read_candidate(c)
     (c / artifacts.CANDIDATE_RECORD).write_text(json.dumps({"spec": {}}))
     with pytest.raises(artifacts.ArtifactError, match="expected an adanas.candidate artifact, found no format stamp"):
@@ -215,7 +216,7 @@ def test_the_search_returns_no_worse_than_its_best_single_subnetwork(tmp_path):
     record = artifacts.ensemble_record(tmp_path / "e1")
     assert [m["spec"]["name"] for m in record["returned"]["members"]] == ["i1_c0"]
     assert record["best_single"]["spec"]["name"] == "i1_c0"
-    np.testing.assert_allclose(artifacts.ensemble_logits(tmp_path / "e1", "returned")["test"][0], strong)
+    np.testing.assert_allclose(artifacts.ensemble_logits(tmp_path / "e1", "returned")["test"].full()[0], strong)
     assert artifacts.ensemble_model(tmp_path / "e1", "i1_c0").exists()
 
 
@@ -231,3 +232,102 @@ def test_a_complementary_ensemble_is_returned_whole(tmp_path):
     e1 = ensemble.select_step(search, 1, ds, [write_candidate(tmp_path / "b", "i1_c0", b, b)],
                               tmp_path / "e0", tmp_path / "e1")
     assert e1["returned"]["label"] == "ensemble" and e1["returned"]["members"] == ["i0_c0", "i1_c0"]
+
+
+# --- several shards per split: the same selection as with one -----------------------------------
+
+def _sharded_dataset(folder, ys, shard_size):
+    x = {s: np.zeros((len(y), 2, 2, 1), np.uint8) for s, y in ys.items()}
+    artifacts.write_dataset(folder, x, ys, {"num_classes": 3, "image_shape": [2, 2, 1]},
+                            shard_size=shard_size, encoding="raw")
+    return folder
+
+
+def _split_like(dataset, split, logits):
+    """`logits` [N, C] cut as the dataset's `split` is sharded."""
+    ends = np.cumsum([s.count for s in artifacts.dataset_shards(dataset, split)])[:-1]
+    return np.split(logits, ends)
+
+
+def _search_twice(tmp_path, shard_size, ensembler, **search):
+    """Two select steps over made-up candidates on a dataset cut into shards of `shard_size`:
+    (history entries, ensemble records, member logits, teachers) of the second."""
+    rng = np.random.default_rng(3)
+    ys = {"train": rng.integers(0, 3, 11), "validation": rng.integers(0, 3, 10),
+          "test": rng.integers(0, 3, 7)}
+    root = tmp_path / f"shards{shard_size}"
+    ds = _sharded_dataset(root / "dataset", ys, shard_size)
+    cfg = config.from_dict(tiny_config_dict(ensembler=ensembler, force_grow=True, **search))
+
+    def candidate(name, strength, params):
+        logits = {s: (rng.normal(size=(len(y), 3)) + strength * np.eye(3)[y]).astype(np.float32)
+                  for s, y in ys.items()}
+        folder = root / name
+        artifacts.write_candidate(folder, {"name": name, "family": "cnn", "arch_str": "cnn(1@4)",
+                                           "move": "base", "arch": {"num_layers": 1, "filters": 4}},
+                                  {"params": params, "validation_loss": 1.0 / strength,
+                                   "validation_error": 0.0, "test_error": 0.0},
+                                  {s: _split_like(ds, s, a) for s, a in logits.items()})
+        artifacts.candidate_model(folder).write_bytes(name.encode())
+        return folder
+
+    first = [candidate("i0_c0", 1.0, 5), candidate("i0_c1", 2.0, 6)]
+    entries = [ensemble.select_step(cfg.search, 0, ds, first, None, root / "e0")]
+    second = [candidate("i1_c0", 1.5, 7), candidate("i1_c1", 0.5, 8)]
+    entries.append(ensemble.select_step(cfg.search, 1, ds, second, root / "e0", root / "e1"))
+    e1 = root / "e1"
+    groups = ["member", "returned", "best_single"] + (["pool"] if ensembler == "caruana" else [])
+    logits = {(g, s): a.full() for g in groups for s, a in artifacts.ensemble_logits(e1, g).items()}
+    teachers = {m: artifacts.ensemble_teacher(e1, m).full() for m in ("adaptive", "born_again")}
+    shards = len(artifacts.ensemble_logits(e1)["validation"])
+    return entries, artifacts.ensemble_record(e1), logits, teachers, shards
+
+
+def _assert_same(a, b, path=""):
+    """Equal structures; floats to 1e-6."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, abs=1e-6), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("ensembler, search", [
+    ("mean", {}), ("mean", {"ensemble_strategies": ["grow", "all", "solo"]}),
+    ("weighted", {"mixture_weight_type": "scalar", "adanet_lambda": 0.01}),
+    ("weighted", {"mixture_weight_type": "vector", "use_bias": True}),
+    ("weighted", {"mixture_weight_type": "matrix", "adanet_beta": 0.001}),
+    ("caruana", {"caruana_rounds": 5})])
+def test_select_step_over_several_shards_decides_as_over_one(tmp_path, ensembler, search):
+    one = _search_twice(tmp_path, 1000, ensembler, **search)
+    many = _search_twice(tmp_path, 3, ensembler, **search)
+    assert (one[4], many[4]) == (1, 4)        # validation: 10 examples in shards of 3
+    _assert_same(one[0], many[0])              # decisions and every history number
+    for key in ("members", "mixture", "returned", "best_single", "teacher_member"):
+        _assert_same(one[1][key], many[1][key], key)
+    assert one[2].keys() == many[2].keys()
+    for key in one[2]:
+        np.testing.assert_allclose(many[2][key], one[2][key], err_msg=str(key))
+    for mode in one[3]:
+        np.testing.assert_allclose(many[3][mode], one[3][mode], atol=1e-6, err_msg=mode)
+
+
+def test_logits_that_do_not_line_up_with_the_labels_are_refused():
+    y = artifacts.Sharded([np.array([0, 1]), np.array([1])])
+    good = _unit("good", np.zeros((3, 2)))
+    good.logits["validation"] = artifacts.Sharded([np.zeros((2, 2)), np.zeros((1, 2))])
+    with pytest.raises(ValueError, match="bad: validation logits in 1 shard"):
+        list(ensemblers.stack([good, _unit("bad", np.zeros((3, 2)))], "validation", y))
+    short = ensemblers.Unit({"spec": {"name": "short"}}, {"validation": artifacts.Sharded(
+        [np.zeros((2, 2)), np.zeros((2, 2))])})
+    with pytest.raises(ValueError, match=r"short: validation logits of shard 1 are \(2, 2\), "
+                                         r"the shard holds 1 labels"):
+        list(ensemblers.stack([good, short], "validation", y))
+    assert ensemblers.stack([good, _unit("x", np.zeros((3, 2)))], "test", y) is None

@@ -26,7 +26,7 @@ def test_objective_by_hand_with_lambda_and_beta():
     # r = sqrt(depth): depths 4 and 9 -> r = 2, 3. Penalty (lambda r_j + beta) |w_j|.
     lam, beta = 0.1, 0.01
     penalty = (lam * 2 + beta) * 0.5 + (lam * 3 + beta) * 0.25
-    got = ensemblers.objective_value(H, Y, w, np.zeros(2), lam, beta, [2.0, 3.0])
+    got = ensemblers.objective_value([(H, Y)], w, np.zeros(2), lam, beta, [2.0, 3.0])
     assert got == pytest.approx(loss + penalty)
     assert ensemblers.complexity("sqrt_depth", 9, 0) == 3.0
     assert ensemblers.complexity("log_params", 1, 1000) == pytest.approx(math.log(1000))
@@ -47,16 +47,16 @@ def test_fit_improves_on_the_mean_and_reaches_a_stationary_point(weight_type):
     y = rng.integers(0, 3, 200)
     logits = rng.normal(size=(3, 200, 3)) + np.eye(3)[y][None] * np.array([0.5, 1.5, 0.2])[:, None, None]
     r = [1.0, 1.0, 1.0]
-    start = ensemblers.objective_value(logits, y, ensemblers.uniform(3, 3, weight_type), np.zeros(3), 0.0, 0.01, r)
-    mix = ensemblers.fit(logits, y, weight_type, 0.0, 0.01, r, use_bias=True, max_steps=2000, tol=1e-12)
+    start = ensemblers.objective_value([(logits, y)], ensemblers.uniform(3, 3, weight_type), np.zeros(3), 0.0, 0.01, r)
+    mix = ensemblers.fit([(logits, y)], weight_type, 0.0, 0.01, r, use_bias=True, max_steps=2000, tol=1e-12)
     assert mix.objective < start
-    assert mix.objective == pytest.approx(ensemblers.objective_value(logits, y, mix.weights, mix.bias, 0.0, 0.01, r))
+    assert mix.objective == pytest.approx(ensemblers.objective_value([(logits, y)], mix.weights, mix.bias, 0.0, 0.01, r))
     # Optimality: small moves of any single weight do not lower the objective.
     for idx in list(np.ndindex(mix.weights.shape))[:6]:
         for eps in (1e-3, -1e-3):
             w = mix.weights.copy()
             w[idx] += eps
-            assert ensemblers.objective_value(logits, y, w, mix.bias, 0.0, 0.01, r) >= mix.objective - 1e-6
+            assert ensemblers.objective_value([(logits, y)], w, mix.bias, 0.0, 0.01, r) >= mix.objective - 1e-6
 
 
 def test_l1_penalty_zeroes_a_useless_member():
@@ -64,7 +64,7 @@ def test_l1_penalty_zeroes_a_useless_member():
     y = rng.integers(0, 2, 300)
     good = 3.0 * (np.eye(2)[y] - 0.5)
     noise = rng.normal(size=(300, 2))
-    mix = ensemblers.fit(np.stack([good, noise]), y, "scalar", 0.0, 0.05, [1.0, 1.0])
+    mix = ensemblers.fit([(np.stack([good, noise]), y)], "scalar", 0.0, 0.05, [1.0, 1.0])
     assert mix.weights[1] == 0.0 and mix.weights[0] > 0.5
 
 
@@ -91,3 +91,72 @@ def test_weighted_selection_and_export(tmp_path, digits_dir):
     assert model.get_layer("mixture").get_weights()[0].shape == (20, 10)
     assert [m["weight"] for m in report["members"]] == pytest.approx(list(w.mean(axis=1)))
     assert e0["ensemble"]["objective"] >= 0
+
+
+def _shards(logits, y, ends=(37, 80, 81, 150)):
+    """[(logits [M, n_k, C], labels [n_k])] cut at `ends` (uneven, one shard of one example)."""
+    return list(zip(np.split(logits, ends, axis=1), np.split(y, ends)))
+
+
+def _pool(seed=0, m=3, n=200, c=4):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, n)
+    strength = np.array([0.5, 1.5, 0.2, 1.0, 0.8])[:m, None, None]
+    return (rng.normal(size=(m, n, c)) + 2 * strength * np.eye(c)[y][None]).astype(np.float32), y
+
+
+@pytest.mark.parametrize("weight_type", ensemblers.WEIGHT_TYPES)
+def test_fit_over_several_shards_equals_the_whole_array_fit(weight_type):
+    logits, y = _pool()
+    args = (weight_type, 0.01, 0.001, [1.0, 2.0, 1.5])
+    whole = ensemblers.fit([(logits, y)], *args, use_bias=True)
+    sharded = ensemblers.fit(_shards(logits, y), *args, use_bias=True)
+    np.testing.assert_allclose(sharded.weights, whole.weights, atol=1e-6)
+    np.testing.assert_allclose(sharded.bias, whole.bias, atol=1e-6)
+    assert sharded.objective == pytest.approx(whole.objective, abs=1e-9)
+    assert sharded.loss == pytest.approx(whole.loss, abs=1e-9)
+    w = ensemblers.uniform(3, 4, weight_type)
+    assert ensemblers.objective_value(_shards(logits, y), w, np.zeros(4), 0.01, 0.001, [1, 2, 1]) == \
+        pytest.approx(ensemblers.objective_value([(logits, y)], w, np.zeros(4), 0.01, 0.001, [1, 2, 1]))
+
+
+def test_caruana_over_several_shards_equals_one():
+    logits, y = _pool(1, m=5)
+    whole = ensemblers.caruana([(logits, y)], rounds=8)
+    sharded = ensemblers.caruana(_shards(logits, y), rounds=8)
+    np.testing.assert_array_equal(sharded[0], whole[0])
+    assert sharded[1] == pytest.approx(whole[1], abs=1e-12)
+    budget = ([3, 4, 5, 6, 7], 10)
+    assert list(ensemblers.caruana(_shards(logits, y), 8, budget)[0]) == \
+        list(ensemblers.caruana([(logits, y)], 8, budget)[0])
+
+
+@pytest.mark.parametrize("ensembler", ["mean", "weighted", "caruana"])
+def test_select_and_returned_model_over_several_shards_equal_one(ensembler):
+    logits, y = _pool(2, m=4)
+    ends = [37, 80, 81, 150]
+    search = config.from_dict(tiny_config_dict(ensembler=ensembler, force_grow=False,
+                                               ensemble_strategies=["grow", "all", "solo"],
+                                               mixture_weight_type="vector")).search
+
+    def units(sharded):
+        def unit(i):
+            spec = {"name": f"u{i}", "family": "cnn", "arch": {"num_layers": 1 + i, "filters": 4}}
+            parts = np.split(logits[i], ends) if sharded else [logits[i]]
+            return ensemblers.Unit({"spec": spec, "metrics": {"params": 10}},
+                                   {"validation": artifacts.Sharded(parts)})
+        return [unit(i) for i in range(4)]
+
+    def decide(sharded):
+        labels = artifacts.Sharded(np.split(y, ends) if sharded else [y])
+        u = units(sharded)
+        d = ensemblers.make(search).select(u[:2], u[2:], u, labels)
+        r = ensemblers.returned_model(search, d, u[3], labels)
+        return d, r
+
+    (d1, r1), (dn, rn) = decide(False), decide(True)
+    assert dn.label == d1.label and [u.name for u in dn.members] == [u.name for u in d1.members]
+    for (l1, m1), (ln, mn) in zip(d1.scored + r1.scored, dn.scored + rn.scored):
+        assert ln == l1 and mn.objective == pytest.approx(m1.objective, abs=1e-6)
+        np.testing.assert_allclose(mn.weights, m1.weights, atol=1e-6)
+    assert rn.label == r1.label

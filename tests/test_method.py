@@ -95,9 +95,9 @@ def test_select_caches_the_teachers_of_each_distillation_mode(tmp_path):
     ensemble.select_step(search, 0, ds, [c0], None, tmp_path / "e0")
     c1 = write_candidate(tmp_path / "c1", "i1_c0", [[1, 0], [0, 1]], [[1, 0], [0, 1]], train_logits=tr1)
     ensemble.select_step(search, 1, ds, [c1], tmp_path / "e0", tmp_path / "e1")
-    np.testing.assert_allclose(train.read_teacher(tmp_path / "e0", "adaptive"), tr0)
-    np.testing.assert_allclose(train.read_teacher(tmp_path / "e1", "born_again"), tr1)
-    np.testing.assert_allclose(train.read_teacher(tmp_path / "e1", "adaptive"), (tr0 + tr1) / 2)
+    np.testing.assert_allclose(train.read_teacher(tmp_path / "e0", "adaptive").full(), tr0)
+    np.testing.assert_allclose(train.read_teacher(tmp_path / "e1", "born_again").full(), tr1)
+    np.testing.assert_allclose(train.read_teacher(tmp_path / "e1", "adaptive").full(), (tr0 + tr1) / 2)
     assert train.read_teacher(tmp_path / "e1", "none") is None
     assert train.read_teacher(None, "adaptive") is None
 
@@ -110,7 +110,7 @@ def test_distilling_candidate_trains_from_its_teacher(digits_dir, tmp_path, teac
         "distillation_teacher": teacher}})
     first, second = generators.propose(cfg.search, 0, 0, None)
     m0 = train.train_candidate(first, cfg.training, digits_dir, tmp_path / "c0")
-    assert not m0["distilled"] and (tmp_path / "c0" / "logits_train.npy").exists()
+    assert not m0["distilled"] and "train" in artifacts.read_candidate(tmp_path / "c0")[1]
     ensemble.select_step(cfg.search, 0, digits_dir, [tmp_path / "c0"], None, tmp_path / "e0")
     m1 = train.train_candidate(second, cfg.training, digits_dir, tmp_path / "c1", tmp_path / "e0")
     assert m1["distilled"] and np.isfinite(m1["train_loss"])
@@ -163,7 +163,7 @@ def test_optimizers_and_precision_options_train(digits_dir, tmp_path, optimizer,
     metrics = train.train_candidate(spec, cfg.training, digits_dir, tmp_path)
     assert np.isfinite(metrics["train_loss"])
     info, logits = artifacts.read_candidate(tmp_path)
-    assert logits["test"].dtype == np.float32 and info["metrics"]["train_steps"] == 2
+    assert logits["test"].full().dtype == np.float32 and info["metrics"]["train_steps"] == 2
     # Under bf16 too, the saved model gives float32 logits, and the mixed-precision policy
     # does not leak into what the process runs next.
     saved = keras.saving.load_model(artifacts.candidate_model(tmp_path))

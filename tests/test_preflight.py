@@ -71,10 +71,11 @@ def test_folder_shape_from_its_first_image_matches_what_loading_gives(tmp_path):
     root = _folder(tmp_path / "images")
     cfg = {"dataset": {"name": "folder", "data_dir": str(root)}, "augmentation": {"cutout": 4}}
     seen = _check(cfg)
-    # tfds.ImageFolder decodes every image, grey ones too, to 3 channels.
-    loaded = data.load(config.from_dict(cfg).dataset)
-    assert seen.image_shape == loaded.x["train"].shape[1:] == (6, 10, 3)
-    assert seen.num_classes == loaded.num_classes == 2
+    # The prepare step converts every image, grey ones too, to RGB.
+    parsed = config.from_dict(cfg)
+    loaded = data.prepare_step(parsed.dataset, parsed.augmentation, tmp_path / "dataset")
+    assert seen.image_shape == tuple(loaded["image_shape"]) == (6, 10, 3)
+    assert seen.num_classes == loaded["num_classes"] == 2
     with pytest.raises(config.ConfigError, match="pad_crop 6 must be smaller than the image side 6"):
         _check({**cfg, "augmentation": {"cutout": 4, "pad_crop": 6}})
 

@@ -1,0 +1,114 @@
+"""Input pipelines that stream a Dataset artifact's shards (tf.data): the training stream of
+every candidate and the student, and per-shard prediction for cached logits.
+
+A task holds a shuffle buffer of serialized records (encoded: a few KB each), the batches in
+flight and one shard's logits; never a whole split. Order is deterministic for a seed: the shard
+order is reshuffled each epoch by a seeded shuffle, shards interleave in a fixed pattern, and
+the record shuffle is seeded (as `augment.training_dataset` is for arrays in memory).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from adanas import artifacts
+from adanas.augment import augment_fn
+
+# Shards read at once: enough to mix classes stored apart, few enough to keep reads sequential.
+CYCLE_LENGTH = 4
+PREDICT_BATCH = 512
+
+
+def training_stream(dataset_dir: str | os.PathLike, meta: dict[str, Any], batch_size: int,
+                    policy: dict[str, Any], seed: int, shuffle_buffer: int,
+                    teacher: artifacts.Sharded | None = None, outputs: int = 1,
+                    skip: int = 0) -> tf.data.Dataset:
+    """Shuffled, augmented, batched, repeated training batches streamed from the train shards;
+    `skip` examples of the stream left out at its start (a resumed training carries on where it
+    was). Targets are one-hot labels, or [one-hot | cached teacher logits] with `teacher` (per
+    train shard, aligned with the records); repeated per output for auxiliary heads."""
+    shards = artifacts.dataset_shards(dataset_dir, "train", meta)
+    files = tf.constant([s.records for s in shards])
+    teacher_files = None if teacher is None else tf.constant([str(p) for p in teacher.parts])
+    shape, encoding = tuple(meta["image_shape"]), meta.get("encoding", "png")
+    num_classes = int(meta["num_classes"])
+
+    def shard_records(k):
+        records = tf.data.TFRecordDataset(files[k])
+        if teacher_files is None:
+            return records
+        # The cached teacher of shard k: one [n_k, C] file, row i for record i.
+        logits = tf.numpy_function(lambda path: np.load(path.decode()).astype(np.float32),
+                                   [teacher_files[k]], tf.float32, stateful=False)
+        logits = tf.reshape(logits, [-1, num_classes])
+        return tf.data.Dataset.zip(records, tf.data.Dataset.from_tensor_slices(logits))
+
+    order = tf.data.Dataset.range(len(shards)).shuffle(len(shards), seed=seed,
+                                                       reshuffle_each_iteration=True).repeat()
+    examples = order.interleave(shard_records, cycle_length=min(CYCLE_LENGTH, len(shards)),
+                                block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+                                deterministic=True)
+    # Shuffle the serialized records, decode after: the buffer holds encoded bytes.
+    examples = examples.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
+    if skip:
+        examples = examples.skip(skip)
+
+    def decode(record, *logits):
+        image, label = artifacts.decode_record(record, shape, encoding)
+        return (tf.cast(image, tf.float32), label, *logits)
+
+    aug = augment_fn(policy, shape)
+    if policy["policy"] == "none":
+        ds = examples.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        if skip:
+            seeds = seeds.skip(skip)
+
+        def decode_and_augment(example, s):
+            image, label, *logits = decode(*(example if isinstance(example, tuple) else (example,)))
+            return (aug(image, s), label, *logits)
+
+        ds = tf.data.Dataset.zip(examples, seeds).map(
+            decode_and_augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=True)
+
+    def targets(images, labels, *logits):  # whole batches: one op each
+        target = tf.one_hot(labels, num_classes, dtype=tf.float32)
+        if logits:
+            target = tf.concat([target, logits[0]], axis=-1)
+        return images, (target if outputs == 1 else (target,) * outputs)
+
+    return ds.map(targets).prefetch(tf.data.AUTOTUNE)
+
+
+def shard_images(dataset_dir: str | os.PathLike, shard: artifacts.Shard, meta: dict[str, Any],
+                 batch_size: int = PREDICT_BATCH) -> tf.data.Dataset:
+    """Batches of one shard's images (uint8 as stored), in stored order."""
+    # A known length: Keras' predict then stops at the end instead of warning it ran out of data.
+    images = (artifacts.records_dataset([shard.records], meta).map(lambda image, label: image)
+              .apply(tf.data.experimental.assert_cardinality(shard.count)))
+    return images.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def predict_shards(model, dataset_dir: str | os.PathLike, split: str,
+                   meta: dict[str, Any]) -> Iterator[np.ndarray]:
+    """float32 logits [n_k, C] of `model` (its first output), one array per shard of `split`,
+    in the order its labels are stored."""
+    for shard in artifacts.dataset_shards(dataset_dir, split, meta):
+        out = model.predict(shard_images(dataset_dir, shard, meta), verbose=0)
+        yield np.asarray(out[0] if isinstance(out, (list, tuple)) else out, np.float32)
+
+
+def first_images(dataset_dir: str | os.PathLike, split: str, count: int,
+                 meta: dict[str, Any] | None = None) -> np.ndarray:
+    """The first `count` images of a split (uint8): samples for latency, export checks and
+    previews, read from the first records only."""
+    meta = meta or artifacts.dataset_meta(dataset_dir)
+    images = [image for image, _ in
+              artifacts.split_dataset(dataset_dir, split, meta).take(count).as_numpy_iterator()]
+    return np.stack(images).astype(np.uint8)
