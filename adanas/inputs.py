@@ -47,13 +47,15 @@ def training_stream(dataset_dir: str | os.PathLike, meta: dict[str, Any], batch_
         logits = tf.reshape(logits, [-1, num_classes])
         return tf.data.Dataset.zip(records, tf.data.Dataset.from_tensor_slices(logits))
 
+    # One epoch: the shards in a seeded order (a new one each epoch), read CYCLE_LENGTH at a
+    # time, their serialized records shuffled (decoded after: the buffer holds encoded bytes).
+    # Repeating the whole epoch keeps epochs whole: every example once per epoch.
     order = tf.data.Dataset.range(len(shards)).shuffle(len(shards), seed=seed,
-                                                       reshuffle_each_iteration=True).repeat()
+                                                       reshuffle_each_iteration=True)
     examples = order.interleave(shard_records, cycle_length=min(CYCLE_LENGTH, len(shards)),
                                 block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
                                 deterministic=True)
-    # Shuffle the serialized records, decode after: the buffer holds encoded bytes.
-    examples = examples.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
+    examples = examples.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True).repeat()
     if skip:
         examples = examples.skip(skip)
 
