@@ -463,7 +463,11 @@ class SearchConfig:
         "scalar", description="`weighted` only: one weight per member, per member and class, "
         "or a C x C matrix per member")
     adanet_lambda: Float = Field(0.0, description="complexity penalty: (lambda * r(h) + beta) * |w|_1")
-    adanet_beta: Float = Field(0.0, description="the penalty's constant term (see adanet_lambda)")
+    adanet_beta: Float | None = Field(
+        None, description="the penalty's constant term (see adanet_lambda). null: chosen per "
+        "ensemble by cross-fitting (the lowest out-of-fold validation loss) from 0, 1e-3, 1e-2 "
+        "and 0.1 for vector and matrix weights, which have C or C x C weights per member to "
+        "overfit with; 0 for scalar weights (the original's default)")
     use_bias: Bool = Field(False, description="`weighted`: a learned bias on the mixed logits")
     complexity: Literal["sqrt_depth", "log_params", "none"] = Field(
         "sqrt_depth", description="r(h): sqrt of the member's depth (layers or cells), log of "
@@ -508,7 +512,8 @@ class SearchConfig:
         _check(self.ensembler != "caruana" or self.objective == "validation_loss", p + "objective",
                "must be 'validation_loss' with the caruana ensembler")
         _check(self.adanet_lambda >= 0, p + "adanet_lambda", f"must be >= 0, got {self.adanet_lambda}")
-        _check(self.adanet_beta >= 0, p + "adanet_beta", f"must be >= 0, got {self.adanet_beta}")
+        _check(self.adanet_beta is None or self.adanet_beta >= 0, p + "adanet_beta",
+               f"must be >= 0 or null, got {self.adanet_beta}")
         _check(self.ensembler != "weighted" or self.objective == "validation_loss", p + "objective",
                "must be 'validation_loss' with the weighted ensembler (its data term)")
         self.arch(p + "architecture")  # validates search.architecture against the family

@@ -43,7 +43,8 @@ def _logits_only(shards: ensemblers.Stack | None) -> Iterator[np.ndarray] | None
 
 
 def _mixture_record(mixture: ensemblers.Mixture) -> dict[str, Any]:
-    return {"weights": np.asarray(mixture.weights).tolist(), "bias": np.asarray(mixture.bias).tolist()}
+    return {"weights": np.asarray(mixture.weights).tolist(), "bias": np.asarray(mixture.bias).tolist(),
+            **({"adanet_beta": mixture.beta} if mixture.beta is not None else {})}
 
 
 def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: list[PathLike],
@@ -114,8 +115,12 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
             "params": ensemblers.params_of(members),
             "ensembler": search.ensembler,
             "objective": mixture.objective,
+            # In-sample where the combination was fitted on validation (weighted, caruana)...
             "validation_loss": ens_val.loss,
             "validation_error": ens_val.error,
+            # ...and out of fold: what selection compared (adanas.ensemblers, cross-fitting).
+            **({"held_out_validation_loss": mixture.held_out.loss,
+                "held_out_validation_error": mixture.held_out.error} if mixture.held_out else {}),
             # Reported, never used to select.
             "test_error": ens_test.error,
         },

@@ -26,6 +26,16 @@ every subnetwork trained so far; strategies do not apply.
 Every ensembler keeps to `search.max_ensemble_params`: an ensemble whose distinct members have
 more trainable parameters than that is never chosen.
 
+Fitted combinations are judged on data that did not fit them. `weighted` and `caruana` fit on
+the validation split, so their in-sample loss flatters them (a C x C matrix per member can fit
+noise). Their objective is therefore CROSS-FITTED: the validation examples are split into two
+folds (alternate examples), the combination is fitted on each fold and scored on the other, and
+the objective is that out-of-fold loss (plus, for `weighted`, the penalty of the weights fitted
+on the whole split, which are the ones kept). Selection among proposals and the returned model's
+choice compare these honest scores; `mean` fits nothing and is scored as it is. (AdaNet fitted
+mixture weights on the training data instead; there the members' logits are overfit, which is
+why this uses held-out data, twice.)
+
 Logits and labels arrive per dataset shard (adanas.artifacts.Sharded), and every score here is
 accumulated shard by shard (`stack` yields one shard of the units at a time), so selection holds
 one shard of its units' logits, never a whole split: the mean's and returned model's scores are
@@ -35,6 +45,7 @@ L-BFGS-B evaluation, and caruana recomputes its running ensemble per shard from 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -99,8 +110,11 @@ class Unit:
 class Mixture:
     weights: np.ndarray          # [M], [M, C] or [M, C, C]
     bias: np.ndarray             # [C] (zeros when unused)
-    objective: float             # the objective at the solution
+    objective: float             # the objective at the solution (cross-fitted where fitted)
     loss: float                  # its data term alone (mean cross-entropy)
+    # Fitted combinations: their score on the examples that did not fit them (out of fold).
+    held_out: metrics.Score | None = None
+    beta: float | None = None    # `weighted`: the adanet_beta it was fitted with
 
     def combine(self, logits: np.ndarray) -> np.ndarray:
         return combine(logits, self.weights, self.bias)
@@ -166,6 +180,51 @@ def score(shards: Shards, mixture: Mixture) -> metrics.Score:
     out = metrics.Score()
     for logits, y in shards:
         out.add(mixture.combine(logits.astype(np.float64)), y)
+    return out
+
+
+# --- cross-fitting: fitted combinations scored on examples that did not fit them --------------------
+
+FOLDS = 2
+
+
+class Fold:
+    """One fold of re-iterable shards ([M, n_k, C], labels [n_k]): example i of the split
+    (counted across shards) belongs to fold i % FOLDS. Re-iterable as its source is."""
+
+    def __init__(self, shards: Shards, which: int):
+        self.shards, self.which = shards, which
+
+    def __len__(self) -> int:
+        return len(self.shards)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        start = 0
+        for logits, y in self.shards:
+            keep = (np.arange(len(y)) + start) % FOLDS == self.which
+            start += len(y)
+            yield logits[:, keep], np.asarray(y)[keep]
+
+
+# adanet_beta: null picks one of these by cross-fitting. Vector and matrix weights (C and C x C
+# per member) overfit a validation split of a few hundred examples without a penalty.
+AUTO_BETAS = {"scalar": (0.0,), "vector": (0.0, 1e-3, 1e-2, 1e-1), "matrix": (0.0, 1e-3, 1e-2, 1e-1)}
+
+# Fewer validation examples than this per fold: no cross-fitting (the fit would be noise).
+MIN_FOLD_EXAMPLES = 4
+
+
+def out_of_fold(shards: Shards, fitted: Callable[[Shards], Mixture]) -> metrics.Score | None:
+    """The score of combinations fitted on one fold, on the other fold (each way round): what
+    a fitted combination scores on examples that did not fit it. None for a split too small."""
+    n = sum(len(y) for _, y in shards)
+    if n < FOLDS * MIN_FOLD_EXAMPLES:
+        return None
+    out = metrics.Score()
+    for k in range(FOLDS):
+        mixture = fitted(Fold(shards, k))
+        for logits, y in Fold(shards, (k + 1) % FOLDS):
+            out.add(mixture.combine(logits.astype(np.float64)), y)
     return out
 
 
@@ -265,7 +324,20 @@ class Weighted(_Proposing):
     def score(self, shards, units) -> Mixture:
         s = self.search
         r = [complexity(s.complexity, _depth(u.info["spec"]), u.params) for u in units]
-        return fit(shards, s.mixture_weight_type, s.adanet_lambda, s.adanet_beta, r, s.use_bias)
+
+        def fitter(beta):
+            return lambda part: fit(part, s.mixture_weight_type, s.adanet_lambda, beta, r, s.use_bias)
+
+        betas = AUTO_BETAS[s.mixture_weight_type] if s.adanet_beta is None else (s.adanet_beta,)
+        held = {beta: out_of_fold(shards, fitter(beta)) for beta in betas}
+        if any(h is None for h in held.values()):   # too few examples to cross-fit
+            beta = 0.0 if s.adanet_beta is None else s.adanet_beta
+            return dataclasses.replace(fitter(beta)(shards), beta=beta)
+        beta = min(betas, key=lambda b: held[b].loss)
+        full = fitter(beta)(shards)
+        penalty = full.objective - full.loss
+        return Mixture(full.weights, full.bias, held[beta].loss + penalty, held[beta].loss,
+                       held[beta], beta)
 
 
 class Caruana(Ensembler):
@@ -274,11 +346,21 @@ class Caruana(Ensembler):
     def select(self, previous, new, pool, labels) -> Decision:
         limit = self.search.max_ensemble_params
         sizes = [u.params for u in pool]
-        counts, loss = caruana(stack(pool, "validation", labels), self.search.caruana_rounds,
-                               None if limit is None else (sizes, limit))
-        members = [u for u, c in zip(pool, counts) if c]
-        weights = counts[counts > 0] / counts.sum()
-        mixture = Mixture(weights, np.zeros(num_classes(pool)), loss, loss)
+        budget = None if limit is None else (sizes, limit)
+        shards = stack(pool, "validation", labels)
+        c = num_classes(pool)
+
+        def fitted(part) -> Mixture:  # over the whole pool: unpicked models weigh 0
+            counts, loss = caruana(part, self.search.caruana_rounds, budget)
+            return Mixture(counts / counts.sum(), np.zeros(c), loss, loss)
+
+        full = fitted(shards)
+        held = out_of_fold(shards, fitted)
+        picked = full.weights > 0
+        members = [u for u, keep in zip(pool, picked) if keep]
+        objective = full.loss if held is None else held.objective(self.search.objective)
+        mixture = Mixture(full.weights[picked], full.bias, objective,
+                          full.loss if held is None else held.loss, held)
         return Decision("caruana", members, mixture, [("caruana", mixture)])
 
 
@@ -293,9 +375,10 @@ def returned_model(search, decision: Decision, best_single: Unit, labels: Logits
     (`labels` per shard), with no complexity penalty, so that all stand on the same footing;
     the lowest wins, ties keep the ensemble. `Decision.mixture.objective` holds that score."""
     def option(label: str, units: list[Unit], mixture: Mixture) -> tuple[str, list[Unit], Mixture]:
-        total = score(stack(units, "validation", labels), mixture)
+        # A fitted combination by its out-of-fold score: in-sample it would flatter itself.
+        total = mixture.held_out or score(stack(units, "validation", labels), mixture)
         return label, units, Mixture(mixture.weights, mixture.bias,
-                                     total.objective(search.objective), total.loss)
+                                     total.objective(search.objective), total.loss, mixture.held_out)
 
     members = decision.members
     c = len(decision.mixture.bias)

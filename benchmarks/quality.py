@@ -1,67 +1,88 @@
-"""Quality per compute: AdaNAS against its peers at an equal wall-clock budget, on the same data.
+"""Quality per compute: AdaNAS against its own best single tower and its peers, at an equal
+wall-clock budget, on a suite of four image sets that need no network.
 
-The question (issue tracker): on the embedded digits data (held-out test split, 5 seeds), with
-every system given the same wall-clock budget on the same 2 cores, is AdaNAS's mean test error at
-most 0.8x the best peer's? Systems:
+The question (issue tracker): on each set of the suite (benchmarks/suite_data.py: the embedded
+8x8 digits, the same digits CIFAR-shaped at 32x32 RGB, procedural textures and procedural shapes
+in clutter; held-out test splits, 5 seeds), with every system given the same wall-clock budget B
+on the same 2 cores, is AdaNAS's mean test error
+  (1) at most 1.0x its own best single tower's, trained alone for B, on at least 3 of the 4 sets,
+  (2) at most 0.8x the best peer's on every set?
+Systems (each gets B seconds of wall-clock time per set and seed):
 
-  adanas     the default search (pipelines/configs/digits.yaml, seed set per run), in-process
-             through `adanas.search.run_search`. Its measured wall time for a seed is the budget
-             W that every other system gets for that seed.
-  single     AdaNAS's best single tower trained alone for the same time: the member of the final
-             ensemble with the lowest validation error (ties: lower validation loss; the choice a
-             user could make without touching test), retrained from scratch with
-             `adanas.train.train_candidate` (the same recipe: momentum, cosine decay over the
-             whole run, label smoothing, weight decay, augmentation) for as many epochs as fit in
-             0.95 W, planned from its per-epoch times in the search (sized in advance, so its
-             cosine schedule completes); a deadline callback stops it at W if this run is slower.
+  adanas     the default search (pipelines/configs/digits.yaml: its search and training sections
+             as they are; the dataset section pointed at the set and the augmentation valid for
+             its image size, by suite_data.dataset_overrides) with search.budget = B - RESERVE,
+             in-process through `adanas.search.run_search`. The budget counts the training
+             tasks; RESERVE is what the rest of run_search takes (data step and preview,
+             generate and select steps, export and test evaluation), measured (see RESERVE).
+  single     AdaNAS's best single tower trained alone for B: the member of the final ensemble
+             with the lowest validation error (ties: lower validation loss; the choice a user
+             could make without touching test), retrained from scratch with
+             `adanas.train.train_candidate` and a budget of B seconds for its task (the same
+             recipe: momentum, cosine decay over the whole run, label smoothing, weight decay,
+             augmentation; the library sizes its steps from a timed probe so that the cosine
+             schedule completes and stops it at the deadline if it runs slow).
   hyperband  KerasTuner Hyperband over a comparable CNN space: 1-4 conv-BN-ReLU blocks (a 2x2
              max-pool after every second one, as AdaNAS's towers), 8-64 filters, global average
              pooling, a dense head of 0/32/64/128 units, dropout 0-0.5, Adam learning rate
              1e-4..1e-2 (log); validation loss is the objective (AdaNAS's too). max_epochs =
-             AdaNAS's epochs per candidate, factor 3, brackets repeated until the budget ends.
-             BatchNormalization momentum 0.9: with Keras' 0.99 the moving statistics still lag
-             the weights after a trial's few hundred steps (20% vs 4.5% validation error for the
-             same model here), an artifact the peer should not lose to.
+             AdaNAS's epochs per candidate in the same run (at least 2), factor 3, brackets
+             repeated until the budget ends. BatchNormalization momentum 0.9: with Keras' 0.99
+             the moving statistics still lag the weights after a trial's few hundred steps (20%
+             vs 4.5% validation error for the same model on digits), an artifact the peer should
+             not lose to.
   bayesian   KerasTuner BayesianOptimization over the same space, each trial trained for AdaNAS's
              epochs per candidate; 3 random initial points (the default, 3 per hyperparameter,
              would spend the whole budget on random trials).
   autokeras  AutoKeras ImageClassifier: its own search space and augmentation, max_trials 10,
-             AdaNAS's epochs per trial, its own EarlyStopping replaced by ours (patience 3) so it
-             does not retrain the best model after the search. AutoKeras 3.0.0 fails on Keras
-             3.15 as released (its head passes a NumPy integer as Dense `units`: "Received an
-             invalid value for `units`, expected a positive integer. Received: units=10"); a
-             small runtime patch casts the recorded shapes to int, and the table says "patched".
-             If it still fails, the row says "did not run: <reason>".
+             AdaNAS's epochs per candidate per trial, its own EarlyStopping replaced by ours
+             (patience 3) so it does not retrain the best model after the search. AutoKeras
+             3.0.0 fails on Keras 3.15 as released (its head passes a NumPy integer as Dense
+             `units`); a small runtime patch casts the recorded shapes to int, and the table
+             says "patched". If it still fails, the row says "did not run: <reason>".
   adanet     the original adanet 0.9.0 AutoEnsembleEstimator (pool: cnn(2@16), cnn(4@24),
-             dnn(2@128); validation-loss selection; AdaNAS's steps per candidate per iteration)
-             in its own venv (tensorflow-cpu 2.15.1), run by benchmarks/adanet_peer.py as a
-             subprocess. The venv is created under bench-out/adanet-venv on first use.
+             dnn(2@128); validation-loss selection; AdaNAS's median training steps per
+             candidate per iteration) in its own venv (tensorflow-cpu 2.15.1), run by
+             benchmarks/adanet_peer.py as a subprocess. The venv is created under
+             bench-out/adanet-venv on first use.
+"AdaNAS's epochs per candidate": the median over the run's candidates of the training steps
+the budget gave them, in epochs of the training split (at least 1).
 
 Fairness:
-  - Data: one Dataset artifact written by `adanas.data.prepare_step` (the digits split with its fixed
-    split seed) feeds every system; AdaNAS's own artifact is checked to be byte-identical. Peers
-    select models on the validation split (as AdaNAS does); test is only ever used for the score.
+  - Data: per set, one Dataset artifact written by `adanas.data.prepare_step` from the set's
+    source (the embedded digits with their fixed split; the generated image folders, seed
+    --data-seed, the same for every search seed, as the digits' split is) feeds every system;
+    AdaNAS's own artifact is checked to be byte-identical. Peers select models on the validation
+    split (as AdaNAS does); test is only ever used for the score.
   - Augmentation: the KerasTuner models and the adanet candidates train on the same on-the-fly
-    augmentation policy AdaNAS records in the artifact (pad-and-crop, cutout), so the comparison
-    is between search methods, not input pipelines. AutoKeras uses its own (searched) augmentation.
-  - Budget: W = AdaNAS's wall time for run_search (data step, all training, selection, export
-    and test evaluation). Each peer's clock starts after its framework is imported (TensorFlow
-    is imported before AdaNAS's clock starts too) and includes its final test evaluation; peers
-    stop training a few seconds before W (EVAL_RESERVE) so that evaluation fits. Enforcement:
-    KerasTuner and AutoKeras through TrialDeadline (no trial is created after the deadline, a
-    trial that has finished an epoch stops at the first batch past it, one that has not is
-    abandoned at once by SIGALRM: it has no score to keep); adanet through a SessionRunHook that
-    also skips an iteration that could not finish in time. The wall each system really used is
-    reported next to its error, and the reading flags any system above 1.1 W.
-  - Same machine, same run: per seed AdaNAS runs first (it defines W), then the peers in an order
-    that rotates with the seed. Ratios are computed only from the systems of one invocation.
+    augmentation policy AdaNAS records in the artifact (pad-and-crop, cutout, flips where the
+    set allows them), so the comparison is between search methods, not input pipelines.
+    AutoKeras uses its own (searched) augmentation.
+  - Budget: B per set (BUDGETS, or --budget), the same for every system, AdaNAS included: its
+    wall time is that of the whole run_search (data step to test evaluation). Each system's
+    clock starts after its framework is imported (TensorFlow is imported before any clock) and
+    includes its final test evaluation; peers stop training a few seconds before B
+    (EVAL_RESERVE) so that evaluation fits. Enforcement: AdaNAS and its single tower through
+    the library's budget (candidates' shares, a deadline per task); KerasTuner and AutoKeras
+    through TrialDeadline (no trial is created after the deadline, a trial that has finished
+    an epoch stops at the first batch past it, one that has not is abandoned at once by
+    SIGALRM: it has no score to keep); adanet through a SessionRunHook that also skips an
+    iteration that could not finish in time. The wall each system really used is reported next
+    to its error, and the reading flags any system above 1.1 B.
+  - Same machine, same run: per set and seed AdaNAS runs first (its epochs per candidate set the
+    peers'), then the others in an order that rotates with the seed. Ratios are computed only
+    from the systems of one invocation.
 
-    python benchmarks/quality.py [--seeds 0 1 2 3 4] [--quick] [--systems ...] [--write BENCHMARKS.md]
+    python benchmarks/quality.py [--sets digits digits32 textures shapes] [--seeds 0 1 2 3 4]
+        [--budget SECONDS | --budget SET=SECONDS ...] [--systems ...] [--quick] [--write BENCHMARKS.md]
 
---quick: 1 seed, a tiny search (1 iteration, 2 epochs), a budget of at least 15 s (so that every
-peer finishes one trial), the adanet peer only if its venv already exists; results go to
-bench-out/quality-quick.jsonl and nothing is written outside bench-out/. About 2 minutes.
-Raw per-system results are appended to bench-out/quality.jsonl (one JSON object per line).
+--quick: the four sets, 1 seed, a budget of 20 s per system and set, a 1-iteration search (the
+budget's shares need it: 3 iterations x 2 candidates would leave a candidate under the 5 s the
+library allows), and per set AdaNAS, its single tower and one peer, the peers taking turns over
+the sets (adanet only if its venv already exists; --systems lists them all instead); results go
+to bench-out/quality-quick.jsonl and nothing is written outside bench-out/. About 5 minutes.
+Raw per-system results are appended to bench-out/quality.jsonl (one JSON object per line, with
+the set's name).
 """
 
 from __future__ import annotations
@@ -72,8 +93,6 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import logging
-import math
 import os
 import shutil
 import signal
@@ -93,6 +112,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import suite_data  # noqa: E402
 from environment import cpu_model  # noqa: E402
 from orchestration import write_section  # noqa: E402
 
@@ -103,30 +123,38 @@ MARK = "quality"
 TITLE = "Quality per compute: AdaNAS vs peers at equal budget"
 BENCH_OUT = ROOT / "bench-out"
 ADANET_VENV = BENCH_OUT / "adanet-venv"
-TARGET_RATIO = 0.8
-QUICK_OVERRIDES = ["search.boosting_iterations=1", "training.train_epochs=2"]
-# The quick search takes about 5 s, less than AutoKeras needs for its first epoch; the smoke run
-# gives every system at least this much so that each one's whole path runs.
-QUICK_MIN_BUDGET = 15.0
+SETS = list(suite_data.SETS)
+# Seconds per system, set and seed. digits: about twice what the unbudgeted default search takes
+# (about 32 s), so its three iterations train longer than by default; the 32x32 sets: more
+# pixels per image (16x) and more images (3,000 vs 1,259) for the same search, so twice the
+# digits' budget. A full run (4 sets, 6 systems, 5 seeds) is then about 3.5 hours.
+BUDGETS = {"digits": 60.0, "digits32": 120.0, "textures": 120.0, "shapes": 120.0}
+# What run_search spends outside its training tasks (search.budget counts only those): the data
+# step and its preview page, the generate and select steps, export and test evaluation.
+# Measured here (2 cores) as wall - budget used: see measure notes in the report.
+RESERVE = {"digits": 8.0, "digits32": 10.0, "textures": 10.0, "shapes": 10.0}
+QUICK_BUDGET = 20.0
+QUICK_OVERRIDES = ["search.boosting_iterations=1"]
+TARGET_SINGLE, TARGET_SINGLE_SETS = 1.0, 3     # <= 1.0x own single tower on >= 3 of the 4 sets
+TARGET_PEER = 0.8                              # <= 0.8x the best peer's, on every set
 SYSTEMS = ["adanas", "single", "hyperband", "bayesian", "autokeras", "adanet"]
 PEERS = ["hyperband", "bayesian", "autokeras", "adanet"]   # external systems: the target's "peers"
 LABELS = {
-    "adanas": "AdaNAS (digits.yaml search)",
+    "adanas": "AdaNAS (digits.yaml search, search.budget)",
     "single": "AdaNAS best single tower, alone, same time",
     "hyperband": "KerasTuner Hyperband",
     "bayesian": "KerasTuner BayesianOptimization",
     "autokeras": "AutoKeras ImageClassifier",
     "adanet": "adanet 0.9.0 AutoEnsembleEstimator",
 }
-# Seconds each peer stops training before W, to leave room for its final evaluation on test
-# (measured here: loading the best KerasTuner/AutoKeras model and predicting 270 images takes
-# about a second; adanet's predict rebuilds its graph and restores a checkpoint, about 5 s).
+# Seconds each peer stops training before B, to leave room for its final evaluation on test
+# (measured on digits: loading the best KerasTuner/AutoKeras model and predicting 270 images
+# takes about a second; adanet's predict rebuilds its graph and restores a checkpoint, about 5 s).
 EVAL_RESERVE = {"hyperband": 1.0, "bayesian": 1.0, "autokeras": 2.0, "adanet": 5.0}
 # The adanet venv: the newest TensorFlow adanet 0.9.0 still runs on, and NumPy 1 for it.
 ADANET_VENV_PINS = ["tensorflow-cpu==2.15.1", "numpy==1.26.4"]
 ADANET_PIN = "adanet==0.9.0"
 AUTOKERAS_MAX_TRIALS = 10
-SINGLE_BUDGET_SHARE = 0.95   # of W that the single tower's epoch count is planned for
 
 
 def progress(msg: str) -> None:
@@ -174,128 +202,56 @@ def error_of(predicted: np.ndarray, labels: np.ndarray) -> float:
 
 # --- AdaNAS and its single tower -------------------------------------------------------------------
 
-class EpochTimes(logging.Handler):
-    """Collects the per-epoch progress records of `adanas.train` (candidate name, epoch, seconds
-    since fit() began), so the single tower's run can be sized from its real epoch time."""
-
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.seconds: dict[str, list[float]] = {}
-
-    def emit(self, record):
-        if isinstance(record.msg, str) and record.msg.startswith("[%s] epoch %d/%d") and record.args:
-            self.seconds.setdefault(record.args[0], []).append(float(record.args[-1]))
-
-
 def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
     from adanas.search import run_search
-    train_log = logging.getLogger("adanas.train")
-    epochs = EpochTimes()
-    train_log.addHandler(epochs)
-    level = train_log.level
-    train_log.setLevel(logging.INFO)
-    try:
-        t0 = time.perf_counter()
-        report, _ = run_search(cfg, work)
-        wall = time.perf_counter() - t0
-    finally:
-        train_log.removeHandler(epochs)
-        train_log.setLevel(level)
+    t0 = time.perf_counter()
+    report, _ = run_search(cfg, work)
+    wall = time.perf_counter() - t0
     if _digest(work / "dataset") != ds.sha:
         raise RuntimeError("AdaNAS's dataset artifact differs from the shared one")
     last = max(work.glob("iteration-*/ensemble"), key=lambda p: int(p.parent.name.split("-")[1]))
     state = artifacts.ensemble_record(last)
     # The member a user would pick without looking at test: lowest validation error, then loss.
     best = min(state["members"], key=lambda m: (m["metrics"]["validation_error"], m["metrics"]["validation_loss"]))
+    candidates = [c for h in state["history"] for c in h["candidates"]]
+    batch = min(cfg.training.batch_size, len(ds.y["train"]))
+    steps = int(statistics.median(c["train_steps"] for c in candidates))
+    used = (report.get("budget") or {}).get("used_seconds")
     return {
         "test_error": report["test_error"],
         "validation_error": state["history"][-1]["ensemble"]["validation_error"],
         "wall": wall,
+        "search_budget": cfg.search.budget_seconds(),
+        "budget_used": used,
+        "outside_training": None if used is None else wall - used,   # what RESERVE must cover
+        "iterations": len(state["history"]),
+        "candidates": len(candidates),
+        "stopped": report.get("stopped", ""),
+        "steps_per_candidate": steps,
+        "epochs_per_candidate": max(1, round(steps / max(1, len(ds.y["train"]) // batch))),
         "members": report["ensemble_size"],
         "params": report["total_params"],
         "architecture": [m["arch"] for m in report["members"]],
-        "best_member": {"spec": best["spec"], "metrics": best["metrics"],
-                        "epoch_seconds": epochs.seconds.get(best["spec"]["name"], [])},
-        "note": f"{report['ensemble_size']} members, {report['total_params']:,} params",
+        "best_member": {"spec": best["spec"], "metrics": best["metrics"]},
+        "note": (f"{report['ensemble_size']} members, {report['total_params']:,} params; "
+                 f"{len(state['history'])} iterations, {len(candidates)} candidates"
+                 + (f"; {wall - used:.1f} s outside training" if used is not None else "")),
     }
-
-
-def single_epochs(budget: float, member: dict[str, Any], steps_per_epoch: int, batch: int) -> tuple[int, float]:
-    """Epochs of the best member that fit in `budget` seconds, from how it trained in the search.
-
-    Its first epoch includes tracing the train step, so the steady epoch time comes from the
-    later epochs: T(E) = first + (E - 1) * epoch + fixed, where `fixed` is the task's time outside
-    fit() (building the model, predicting logits, saving). Without per-epoch records (one epoch
-    only) it falls back to the recorded images/second, which overstates the epoch time.
-    """
-    m, t = member["metrics"], member["epoch_seconds"]
-    fixed = max(0.0, m["task_seconds"] - m["train_seconds"])
-    # Aim a little under W: epoch times on this machine vary by about +-15% between runs
-    # (measured), and the tower cannot be stopped early without cutting its cosine schedule.
-    budget *= SINGLE_BUDGET_SHARE
-    if len(t) >= 2:
-        epoch = (t[-1] - t[0]) / (len(t) - 1)
-        epochs = max(1, 1 + math.floor((budget - fixed - t[0]) / epoch))
-        return epochs, fixed + t[0] + (epochs - 1) * epoch
-    epoch = steps_per_epoch * batch / m["images_per_second"]
-    epochs = max(1, math.floor((budget - fixed) / epoch))
-    return epochs, fixed + epochs * epoch
-
-
-@contextlib.contextmanager
-def fit_deadline(deadline: float):
-    """Adds a stop-at-deadline callback to `adanas.train`'s fit() while the block runs.
-
-    A safety net for the single tower, which is sized to finish before W: epoch times on this
-    machine drift (a long run was measured 30% slower per epoch than the search's short one), so
-    a slow run stops at the first batch past the deadline instead of overrunning. By then its
-    cosine schedule is near its end (the learning rate is a few % of its peak), so little is
-    lost. The library is wrapped for this process only, and restored afterwards.
-    """
-    import keras
-
-    from adanas import train
-
-    class Deadline(keras.callbacks.Callback):
-        stopped = False
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.monotonic() >= deadline:
-                Deadline.stopped = self.model.stop_training = True
-
-    original = train.fit_callbacks
-
-    def with_deadline(*args, **kwargs):
-        return original(*args, **kwargs) + [Deadline()]
-
-    train.fit_callbacks = with_deadline
-    try:
-        yield Deadline
-    finally:
-        train.fit_callbacks = original
 
 
 def run_single(cfg: Config, work: Path, ds: Data, budget: float, best_member: dict[str, Any]) -> dict[str, Any]:
     from adanas import train
-    spec = dict(best_member["spec"])
-    spec["name"] = "single"
-    batch = min(cfg.training.batch_size, len(ds.y["train"]))
-    epochs, planned = single_epochs(budget, best_member, max(1, len(ds.y["train"]) // batch), batch)
-    # The same recipe as in the search (the cosine schedule spans the longer run), more epochs.
-    tcfg = dataclasses.replace(cfg.training, train_epochs=epochs, max_iteration_steps=None)
-    m = best_member["metrics"]
+    spec = dict(best_member["spec"], name="single", budget_seconds=round(budget, 2))
     t0 = time.perf_counter()
-    # fit() must end early enough for the task's work after it (logits, saving), as in the search.
-    with fit_deadline(time.monotonic() + budget - max(0.0, m["task_seconds"] - m["train_seconds"])) as guard:
-        metrics = train.train_candidate(spec, tcfg, ds.dir, work / "single")
+    metrics = train.train_candidate(spec, cfg.training, ds.dir, work / "single")
     wall = time.perf_counter() - t0
     return {"test_error": metrics["test_error"], "validation_error": metrics["validation_error"],
-            "wall": wall, "epochs": epochs, "stopped_at_deadline": guard.stopped,
-            "planned_seconds": planned, "train_seconds": metrics["train_seconds"],
-            "task_seconds": metrics["task_seconds"], "search_epoch_seconds": best_member["epoch_seconds"],
-            "architecture": spec["arch_str"], "params": metrics["params"],
-            "note": f"{spec['arch_str']} ({best_member['spec']['name']}), {epochs} epochs planned"
-                    f"{', stopped at the deadline' if guard.stopped else ''}"}
+            "wall": wall, "epochs": metrics["epochs"], "epochs_done": metrics["epochs_done"],
+            "train_steps": metrics["train_steps"], "train_seconds": metrics["train_seconds"],
+            "task_seconds": metrics["task_seconds"], "architecture": spec["arch_str"],
+            "params": metrics["params"],
+            "note": f"{spec['arch_str']} ({best_member['spec']['name']}), {metrics['train_steps']} steps "
+                    f"({metrics['epochs_done']} epochs)"}
 
 
 # --- KerasTuner and AutoKeras ----------------------------------------------------------------------
@@ -418,7 +374,8 @@ def cnn_hypermodel(input_shape, num_classes: int):
     return build
 
 
-def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float, seed: int) -> dict[str, Any]:
+def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float, seed: int,
+                    epochs: int) -> dict[str, Any]:
     import keras
     import keras_tuner as kt
     from keras_tuner.src.tuners.bayesian import BayesianOptimizationOracle
@@ -429,12 +386,11 @@ def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float,
     keras.utils.set_random_seed(seed)
     t0 = time.monotonic()
     deadline = t0 + budget - EVAL_RESERVE[kind]
-    epochs = cfg.training.train_epochs or 1
     objective = kt.Objective("val_loss", "min")   # AdaNAS selects by validation loss too
     common = {"hypermodel": cnn_hypermodel(ds.meta["image_shape"], ds.num_classes),
               "directory": str(work), "project_name": kind, "overwrite": True}
     if kind == "hyperband":
-        oracle = HyperbandOracle(objective, max_epochs=epochs, factor=3, hyperband_iterations=1000, seed=seed)
+        oracle = HyperbandOracle(objective, max_epochs=max(2, epochs), factor=3, hyperband_iterations=1000, seed=seed)
 
         class DeadlineHyperband(kt.Hyperband):
             # kt.Hyperband builds its own oracle; keep its trial logic, pass ours.
@@ -499,7 +455,7 @@ def _patch_autokeras() -> str:
     return "patched"
 
 
-def run_autokeras(cfg: Config, work: Path, ds: Data, budget: float, seed: int) -> dict[str, Any]:
+def run_autokeras(cfg: Config, work: Path, ds: Data, budget: float, seed: int, epochs: int) -> dict[str, Any]:
     import autokeras as ak
     import keras
 
@@ -517,7 +473,7 @@ def run_autokeras(cfg: Config, work: Path, ds: Data, budget: float, seed: int) -
     try:
         with guard:
             clf.fit(ds.x["train"], ds.y["train"], validation_data=(ds.x["validation"], ds.y["validation"]),
-                    epochs=cfg.training.train_epochs or 1, callbacks=[stop_early, guard.callback()],
+                    epochs=epochs, callbacks=[stop_early, guard.callback()],
                     verbose=0)
     finally:
         search_seconds = time.monotonic() - t0
@@ -580,14 +536,14 @@ def ensure_adanet_venv(venv: Path, create: bool) -> Path | None:
     return python
 
 
-def run_adanet(cfg: Config, work: Path, ds: Data, budget: float, seed: int, python: Path) -> dict[str, Any]:
+def run_adanet(cfg: Config, work: Path, ds: Data, budget: float, seed: int, python: Path,
+               steps: int) -> dict[str, Any]:
     job = work / "adanet-job"
     job.mkdir(parents=True)
     for split in data.SPLITS:   # plain arrays: the worker must not need the adanas library
         np.save(job / f"{split}_x.npy", ds.x[split])
         np.save(job / f"{split}_y.npy", ds.y[split])
     batch = min(cfg.training.batch_size, len(ds.y["train"]))
-    steps = cfg.training.max_iteration_steps or (len(ds.y["train"]) // batch) * cfg.training.train_epochs
     (job / "job.json").write_text(json.dumps({
         "seed": seed, "budget_seconds": budget, "eval_reserve_seconds": EVAL_RESERVE["adanet"],
         "max_iteration_steps": steps, "batch_size": batch, "num_classes": ds.num_classes,
@@ -619,58 +575,83 @@ def adanet_version(python: Path | None) -> str:
     return proc.stdout.strip() or "not installed"
 
 
-# --- one seed --------------------------------------------------------------------------------------
+# --- one set and seed ------------------------------------------------------------------------------
 
-def run_seed(args, seed: int, index: int, systems: list[str], adanet_python: Path | None,
-             record: Callable[[dict[str, Any]], None]) -> None:
+def set_config(args, name: str, seed: int) -> Config:
+    """The default config pointed at the set, its search budgeted to B - RESERVE."""
+    from adanas.budget import MIN_SHARE_SECONDS
+    search_budget = args.budgets[name] - RESERVE[name]
+    cfg = load_config(args.config, suite_data.dataset_overrides(name, args.suite_dir, args.data_seed)
+                      + args.overrides + [f"seed={seed}", f"search.budget={search_budget:g}s"])
+    need = MIN_SHARE_SECONDS * cfg.search.boosting_iterations * cfg.search.candidates_per_iteration
+    if search_budget < need:
+        raise SystemExit(f"{name}: a budget of {args.budgets[name]:g} s leaves search.budget {search_budget:g} s "
+                         f"after the {RESERVE[name]:g} s reserve, under the {need:g} s that "
+                         f"{cfg.search.boosting_iterations} iterations x {cfg.search.candidates_per_iteration} "
+                         f"candidates need ({MIN_SHARE_SECONDS:g} s each); raise --budget or set "
+                         f"search.boosting_iterations lower")
+    return cfg
+
+
+def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], adanet_python: Path | None,
+                 record: Callable[[dict[str, Any]], None]) -> None:
     import keras
-    cfg = load_config(args.config, args.overrides + [f"seed={seed}"])
+    budget = args.budgets[name]
+    cfg = set_config(args, name, seed)
     BENCH_OUT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="quality-", dir=BENCH_OUT) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"quality-{name}-", dir=BENCH_OUT) as tmp:
         work = Path(tmp)
         ds = prepare_data(cfg, work / "data")
-        base = {"seed": seed, "data_sha": ds.sha, "test_examples": len(ds.y["test"])}
+        base = {"set": name, "seed": seed, "data_sha": ds.sha, "test_examples": len(ds.y["test"]),
+                "image_shape": ds.meta["image_shape"], "budget": budget, "reserve": RESERVE[name]}
 
-        progress(f"seed {seed}: adanas (its wall time is the budget of every other system)")
+        progress(f"{name} seed {seed}: adanas (budget {budget:g} s, search.budget {cfg.search.budget})")
         keras.backend.clear_session()
-        result = run_adanas(cfg, work / "adanas", ds)
-        # --min-budget (quick runs): a floor, so that every peer can finish at least one trial.
-        budget = max(result["wall"], args.min_budget)
+        try:
+            result = run_adanas(cfg, work / "adanas", ds)
+        except Exception as e:  # noqa: BLE001 - reported; without it there is no tower to retrain
+            reason = f"{type(e).__name__}: {str(e).strip()[:300]}"
+            record({**base, "system": "adanas", "status": "failed", "reason": reason})
+            progress(f"{name} seed {seed}: adanas failed ({reason}); the other systems are skipped")
+            return
         best_member = result.pop("best_member")
-        record({**base, "system": "adanas", "status": "ok", "budget": budget, **result})
-        progress(f"seed {seed}: adanas test error {100 * result['test_error']:.2f}%, W = {budget:.1f}s")
+        record({**base, "system": "adanas", "status": "ok", **result})
+        epochs, steps = result["epochs_per_candidate"], result["steps_per_candidate"]
+        progress(f"{name} seed {seed}: adanas test error {100 * result['test_error']:.2f}%, wall "
+                 f"{result['wall']:.1f}s ({result['wall'] / budget:.2f} B), {result['note']}; "
+                 f"{epochs} epochs ({steps} steps) per candidate")
 
-        peers = [s for s in systems if s != "adanas"]
-        k = index % len(peers) if peers else 0
-        for system in peers[k:] + peers[:k]:   # alternate the order across seeds
-            progress(f"seed {seed}: {system} (budget {budget:.1f}s)")
+        others = systems[1:]
+        k = index % len(others) if others else 0
+        for system in others[k:] + others[:k]:   # alternate the order across seeds
+            progress(f"{name} seed {seed}: {system} (budget {budget:g}s)")
             keras.backend.clear_session()
-            row = {**base, "system": system, "budget": budget}
+            row = {**base, "system": system}
             try:
                 with contextlib.redirect_stdout(sys.stderr):   # tuners print; stdout is the table's
                     if system == "single":
                         out = run_single(cfg, work / system, ds, budget, best_member)
                     elif system in ("hyperband", "bayesian"):
-                        out = run_keras_tuner(system, cfg, work / system, ds, budget, seed)
+                        out = run_keras_tuner(system, cfg, work / system, ds, budget, seed, epochs)
                     elif system == "autokeras":
-                        out = run_autokeras(cfg, work / system, ds, budget, seed)
+                        out = run_autokeras(cfg, work / system, ds, budget, seed, epochs)
                     elif system == "adanet":
                         if adanet_python is None:
                             record({**row, "status": "skipped",
                                     "reason": "adanet venv not present (--quick does not create it)"})
-                            progress(f"seed {seed}: adanet skipped (no venv)")
+                            progress(f"{name} seed {seed}: adanet skipped (no venv)")
                             continue
-                        out = run_adanet(cfg, work / system, ds, budget, seed, adanet_python)
+                        out = run_adanet(cfg, work / system, ds, budget, seed, adanet_python, steps)
                     else:
                         raise ValueError(system)
             except Exception as e:  # noqa: BLE001 - a peer that cannot run is a result, reported
                 reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
                 record({**row, "status": "failed", "reason": reason})
-                progress(f"seed {seed}: {system} did not run: {reason}")
+                progress(f"{name} seed {seed}: {system} did not run: {reason}")
                 continue
             record({**row, "status": "ok", **out})
-            progress(f"seed {seed}: {system} test error {100 * out['test_error']:.2f}%, "
-                     f"wall {out['wall']:.1f}s ({out['wall'] / budget:.2f} W)")
+            progress(f"{name} seed {seed}: {system} test error {100 * out['test_error']:.2f}%, "
+                     f"wall {out['wall']:.1f}s ({out['wall'] / budget:.2f} B)")
 
 
 # --- the table -------------------------------------------------------------------------------------
@@ -687,6 +668,7 @@ def _version(dist: str) -> str:
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per system (of one set's rows): errors over seeds, their mean and median, walls."""
     out = {}
     for system in SYSTEMS:
         mine = [r for r in rows if r["system"] == system]
@@ -706,121 +688,173 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def reading(summary: dict[str, dict[str, Any]], n_test: int) -> str:
-    """One line computed from the numbers: target met or not, why, and what would close it."""
-    ada = summary.get("adanas")
-    if not ada or ada["mean"] is None:
-        return "Reading: AdaNAS did not run; nothing to compare."
+def judge(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The two targets on one set: {"single": True/False/None, "peer": ..., "best_peer": ...}
+    (None: not judgeable, a system missing)."""
+    ada = summary.get("adanas") or {}
+    am = ada.get("mean")
+    single = (summary.get("single") or {}).get("mean")
     peers = {s: v for s, v in summary.items() if s in PEERS and v["mean"] is not None}
-    if not peers:
-        return "Reading: no peer ran, so the target cannot be judged."
-    best = min(peers, key=lambda s: peers[s]["mean"])
-    pm, am = peers[best]["mean"], ada["mean"]
-    ratio = am / pm if pm > 0 else math.inf
-    parts = []
-    if ratio <= TARGET_RATIO:
-        parts.append(f"target met: AdaNAS's mean test error {_pct(am)}% is {ratio:.2f}x the best peer's "
-                     f"({LABELS[best]}, {_pct(pm)}%; at most {TARGET_RATIO}x needed)")
+    best = min(peers, key=lambda s: peers[s]["mean"]) if peers else None
+    return {"single": None if am is None or single is None else am <= TARGET_SINGLE * single,
+            "peer": None if am is None or best is None else am <= TARGET_PEER * peers[best]["mean"],
+            "best_peer": best}
+
+
+def _ratio(a: float, b: float) -> str:
+    return "inf" if b == 0 and a > 0 else f"{(a / b if b else 1.0):.2f}"
+
+
+def set_reading(name: str, summary: dict[str, dict[str, Any]], n_test: int) -> str:
+    """One line per set computed from the numbers: each target met or not, and by how much."""
+    j, ada = judge(summary), summary.get("adanas")
+    if not ada or ada["mean"] is None:
+        return f"- **{name}**: AdaNAS did not run ({'; '.join(ada['reasons']) if ada else 'no result'}); nothing to compare."
+    am, parts = ada["mean"], []
+    single = summary.get("single")
+    if j["single"] is None:
+        parts.append("(1) single tower did not run: not judged")
     else:
-        need = TARGET_RATIO * pm
-        fewer = (am - need) * n_test
-        parts.append(f"target not met: AdaNAS's mean test error {_pct(am)}% is {ratio:.2f}x the best peer's "
-                     f"({LABELS[best]}, {_pct(pm)}%); at most {_pct(need)}% needed, about {fewer:.1f} fewer "
-                     f"misclassified test images per seed (of {n_test})")
-        # Why, and what would close it, from what else was measured.
-        single = summary.get("single")
-        if single and single["mean"] is not None and single["mean"] < am:
-            parts.append(f"its best tower trained alone for the same time does better ({_pct(single['mean'])}%), "
-                         f"so at this budget longer training beats more members: fewer iterations with more "
-                         f"epochs per candidate (or a budget-aware schedule) would close the gap")
-        elif best in ("hyperband", "bayesian", "autokeras"):
-            parts.append("the peer's gain comes from tuning training hyperparameters (learning rate, width, "
-                         "head) that AdaNAS keeps fixed: searching the learning rate and width of each "
-                         "candidate, or seeding G_D from the tuned tower, would close the gap")
-        else:
-            parts.append("adanet's fixed pool trained with Adam gets more out of each second while AdaNAS's "
-                         "ensemble already beats its own single tower, so the gap is in the towers' training "
-                         "recipe: tuning AdaNAS's optimizer and learning rate per candidate would close it")
-    if max(ada["errors"]) >= min(peers[best]["errors"]) and min(ada["errors"]) <= max(peers[best]["errors"]):
-        parts.append(f"the per-seed ranges overlap (AdaNAS {_pct(min(ada['errors']))}-{_pct(max(ada['errors']))}%, "
-                     f"peer {_pct(min(peers[best]['errors']))}-{_pct(max(peers[best]['errors']))}%; one test image "
-                     f"is {100 / n_test:.2f} points)")
+        sm = single["mean"]
+        parts.append(f"(1) {'met' if j['single'] else 'not met'}: AdaNAS {_pct(am)}% vs its single tower "
+                     f"{_pct(sm)}% ({_ratio(am, sm)}x, at most {TARGET_SINGLE:.1f}x needed)"
+                     + ("" if j["single"] else f"; about {(am - sm) * n_test:.1f} more misclassified test "
+                        f"images per seed (of {n_test}): at this budget the tower trained longer beats the ensemble"))
+    best = j["best_peer"]
+    if best is None:
+        parts.append("(2) no peer ran: not judged")
+    else:
+        pm = summary[best]["mean"]
+        parts.append(f"(2) {'met' if j['peer'] else 'not met'}: {_ratio(am, pm)}x the best peer's "
+                     f"({LABELS[best]}, {_pct(pm)}%; at most {TARGET_PEER:g}x needed"
+                     + ("" if j["peer"] else f", i.e. {_pct(TARGET_PEER * pm)}%, about "
+                        f"{(am - TARGET_PEER * pm) * n_test:.1f} fewer misclassified test images per seed")
+                     + ")")
+        pe = summary[best]["errors"]
+        if max(ada["errors"]) >= min(pe) and min(ada["errors"]) <= max(pe) and len(ada["errors"]) > 1:
+            parts.append(f"per-seed ranges overlap (AdaNAS {_pct(min(ada['errors']))}-{_pct(max(ada['errors']))}%, "
+                         f"peer {_pct(min(pe))}-{_pct(max(pe))}%; one test image is {100 / n_test:.2f} points)")
     over = [f"{s} {max(v['over_budget']):.2f}x" for s, v in summary.items()
-            if s != "adanas" and v["over_budget"] and max(v["over_budget"]) > 1.1]
-    parts.append("budget kept by every system (wall <= 1.1 W)" if not over
-                 else f"over budget (max wall / W): {', '.join(over)}")
+            if v["over_budget"] and max(v["over_budget"]) > 1.1]
+    parts.append("every system within 1.1 B" if not over else f"over budget (max wall / B): {', '.join(over)}")
     not_run = [f"{s} ({'; '.join(v['reasons'])})" for s, v in summary.items() if v["ok"] < v["runs"]]
     if not_run:
         parts.append(f"not run in some seeds: {', '.join(not_run)}")
-    return "Reading: " + "; ".join(parts) + "."
+    return f"- **{name}**: " + "; ".join(parts) + "."
+
+
+def overall_reading(judged: dict[str, dict[str, Any]]) -> str:
+    """The two targets by the letter, over the sets of this invocation."""
+    complete = set(judged) == set(SETS)
+    lines = []
+    for key, label, need in (
+            ("single", f"(1) AdaNAS's mean test error <= {TARGET_SINGLE:.1f}x its own best single tower's on at "
+                       f"least {TARGET_SINGLE_SETS} of the {len(SETS)} sets", TARGET_SINGLE_SETS),
+            ("peer", f"(2) <= {TARGET_PEER:g}x the best peer's on every set", len(SETS))):
+        met = [s for s, j in judged.items() if j[key]]
+        missing = [s for s, j in judged.items() if j[key] is None]
+        verdict = ("met" if len(met) >= need else "not met") if complete and not missing else \
+            f"not judged ({len(judged)} of the {len(SETS)} sets ran" + \
+            (f"; unjudgeable on {', '.join(missing)}" if missing else "") + ")"
+        lines.append(f"{label}: **{verdict}**; met on {len(met)} of {len(judged)} "
+                     f"({', '.join(met) or 'none'}).")
+    return "Targets, by the letter: " + " ".join(lines)
 
 
 def render(rows: list[dict[str, Any]], args, versions: dict[str, str]) -> str:
-    summary = summarize(rows)
-    budgets = [r["budget"] for r in rows if r["system"] == "adanas" and r["status"] == "ok"]
+    sets = [s for s in SETS if any(r["set"] == s for r in rows)]
     seeds = sorted({r["seed"] for r in rows})
-    n_test = rows[0]["test_examples"]
     overrides = "".join(f" --set {o}" for o in args.overrides)
+    budgets = ", ".join(f"{s} {args.budgets[s]:g} s" for s in sets)
+    tests = ", ".join(f"{s} {next(r['test_examples'] for r in rows if r['set'] == s)}" for s in sets)
     header = (
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_model()}), no GPU; "
         f"tensorflow {versions['tensorflow']}, keras {versions['keras']}, keras-tuner {versions['keras-tuner']}, "
         f"autokeras {versions['autokeras']}, adanet {versions['adanet']} (own venv, tensorflow-cpu 2.15.1); "
-        f"`{args.config}{overrides}`, seeds {' '.join(map(str, seeds))}; budget per seed = AdaNAS's own wall time"
-        f"{f' (at least {args.min_budget:g} s)' if args.min_budget else ''}, "
-        f"W = {statistics.median(budgets):.1f} s ({min(budgets):.1f}-{max(budgets):.1f}) median (min-max); "
-        f"test error in % on the {n_test}-image held-out test split.")
+        f"`{args.config}{overrides}` pointed at each set (benchmarks/suite_data.py, data seed {args.data_seed}), "
+        f"seeds {' '.join(map(str, seeds))}. Budget B per system, set and seed: {budgets}; AdaNAS's "
+        f"search.budget is B minus a reserve for its steps outside training "
+        f"({', '.join(f'{s} {RESERVE[s]:g} s' for s in sets)}). Test error in % on the held-out test "
+        f"split ({tests} images); ratios are AdaNAS's mean over the system's.")
     lines = [header, "",
-             ("| system | median test error % (min-max) | mean test error % | AdaNAS mean / system mean | "
+             ("| set | system | median test error % (min-max) | mean test error % | AdaNAS mean / system mean | "
               "wall s, median (min-max) | notes |"),
-             "|---|---|---|---|---|---|"]
-    ada_mean = summary.get("adanas", {}).get("mean")
-    for system, s in summary.items():
-        if s["mean"] is None:
-            reason = "; ".join(s["reasons"]) or "no result"
-            lines.append(f"| {LABELS[system]} | did not run: {reason} | - | - | - | |")
-            continue
-        e = s["errors"]
-        ratio = "-" if ada_mean is None else ("inf" if s["mean"] == 0 else f"{ada_mean / s['mean']:.2f}")
-        walls = s["walls"]
-        note = s["notes"][-1] if s["notes"] else ""
-        if s["ok"] < s["runs"]:
-            note = f"{s['ok']}/{s['runs']} seeds ran; " + note
-        lines.append(f"| {LABELS[system]} | {_pct(statistics.median(e))} ({_pct(min(e))}-{_pct(max(e))}) | "
-                     f"{_pct(s['mean'])} | {ratio} | {statistics.median(walls):.1f} ({min(walls):.1f}-{max(walls):.1f}) "
-                     f"| {note} |")
-    lines += ["", ("(--quick smoke run: a 1-iteration, 2-epoch search and a budget of about 15 s; these numbers "
-                   "only show that every system runs, not how they compare.) " if args.quick else "")
-              + reading(summary, n_test)]
+             "|---|---|---|---|---|---|---|"]
+    readings, judged = [], {}
+    for name in sets:
+        mine = [r for r in rows if r["set"] == name]
+        summary = summarize(mine)
+        ada_mean = summary.get("adanas", {}).get("mean")
+        for system, s in summary.items():
+            if s["mean"] is None:
+                reason = "; ".join(s["reasons"]) or "no result"
+                lines.append(f"| {name} | {LABELS[system]} | did not run: {reason} | - | - | - | |")
+                continue
+            e, walls = s["errors"], s["walls"]
+            ratio = "-" if ada_mean is None else _ratio(ada_mean, s["mean"])
+            note = s["notes"][-1] if s["notes"] else ""
+            if s["ok"] < s["runs"]:
+                note = f"{s['ok']}/{s['runs']} seeds ran; " + note
+            lines.append(f"| {name} | {LABELS[system]} | {_pct(statistics.median(e))} ({_pct(min(e))}-{_pct(max(e))}) | "
+                         f"{_pct(s['mean'])} | {ratio} | {statistics.median(walls):.1f} ({min(walls):.1f}-{max(walls):.1f}) "
+                         f"| {note} |")
+        readings.append(set_reading(name, summary, mine[0]["test_examples"]))
+        judged[name] = judge(summary)
+    quick = ("(--quick smoke run: 1 seed, a 1-iteration search, a budget of about 20 s and one peer per set; "
+             "these numbers only show that every system runs, not how they compare.)\n\n" if args.quick else "")
+    lines += ["", quick + "Reading per set:", *readings, "", overall_reading(judged)]
     return "\n".join(lines)
 
 
 # --- main ------------------------------------------------------------------------------------------
 
+def parse_budgets(items: list[str] | None, default: dict[str, float], parser) -> dict[str, float]:
+    """`--budget 90` (every set) and/or `--budget textures=150 ...` on top of `default`."""
+    out = dict(default)
+    for item in items or []:
+        name, sep, value = item.rpartition("=")
+        try:
+            seconds = float(value)
+        except ValueError:
+            parser.error(f"--budget {item!r}: expected SECONDS or SET=SECONDS")
+        if sep and name not in SETS:
+            parser.error(f"--budget {item!r}: unknown set {name!r} (sets: {', '.join(SETS)})")
+        for s in ([name] if sep else SETS):
+            out[s] = seconds
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sets", nargs="+", choices=SETS, default=SETS)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--systems", nargs="+", choices=SYSTEMS, default=SYSTEMS,
-                   help="systems to run; adanas always runs (it sets the budget)")
+    p.add_argument("--budget", nargs="+", metavar="[SET=]SECONDS",
+                   help=f"wall-clock budget per system, set and seed (default: "
+                        f"{', '.join(f'{k} {v:g}' for k, v in BUDGETS.items())}; --quick: {QUICK_BUDGET:g})")
+    p.add_argument("--systems", nargs="+", choices=SYSTEMS,
+                   help="systems to run (default: all; --quick: one peer per set, in turns); adanas always runs")
     p.add_argument("--config", default="pipelines/configs/digits.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override for AdaNAS (also sets the peers' epochs per trial)")
+                   help="config override for AdaNAS (after the set's dataset section)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the generated sets (not of the searches)")
+    p.add_argument("--suite-dir", type=Path, default=suite_data.SUITE_DIR, help="where the sets are made (cached)")
     p.add_argument("--quick", action="store_true",
-                   help="a smoke run: 1 seed, 1 iteration of 2 epochs, no venv creation, writes only bench-out/")
-    p.add_argument("--min-budget", type=float, default=0.0,
-                   help=f"a floor on the budget in seconds (default 0; --quick: {QUICK_MIN_BUDGET:g})")
+                   help="a smoke run: 1 seed, 20 s budgets, a 1-iteration search, one peer per set, "
+                        "no venv creation, writes only bench-out/")
     p.add_argument("--adanet-venv", type=Path, default=ADANET_VENV)
     p.add_argument("--results", type=Path, default=BENCH_OUT / "quality.jsonl",
                    help="raw per-system results, appended")
     p.add_argument("--write", type=Path, help="replace this benchmark's section in a Markdown file")
     args = p.parse_args()
+    rotate = args.quick and args.systems is None
     if args.quick:
         if args.write:
             p.error("--quick writes nothing outside bench-out/: drop --write")
         args.seeds = args.seeds[:1]
         args.overrides = QUICK_OVERRIDES + args.overrides
         args.results = BENCH_OUT / "quality-quick.jsonl"
-        args.min_budget = args.min_budget or QUICK_MIN_BUDGET
-    systems = ["adanas"] + [s for s in SYSTEMS[1:] if s in args.systems]
+    args.budgets = parse_budgets(args.budget, {s: QUICK_BUDGET for s in SETS} if args.quick else BUDGETS, p)
+    systems = ["adanas"] + [s for s in SYSTEMS[1:] if s in (args.systems or SYSTEMS)]
     os.chdir(ROOT)   # config paths and bench-out/ are relative to the repository
 
     # Import TensorFlow and Keras before any clock starts: no system pays for it in its budget.
@@ -846,9 +880,15 @@ def main() -> None:
         with open(args.results, "a") as f:
             f.write(json.dumps(row, default=str) + "\n")
 
+    for name in args.sets:   # made (or found cached) before any clock starts
+        suite_data.make(name, args.suite_dir, args.data_seed)
+    # --quick without --systems: AdaNAS, its tower and one peer per set, the peers in turns.
+    peers = [s for s in systems if s in PEERS and (s != "adanet" or adanet_python is not None)]
     t0 = time.perf_counter()
-    for i, seed in enumerate(args.seeds):
-        run_seed(args, seed, i, systems, adanet_python, record)
+    for k, name in enumerate(args.sets):
+        mine = (["adanas", "single"] + ([peers[k % len(peers)]] if peers else [])) if rotate else systems
+        for i, seed in enumerate(args.seeds):
+            run_set_seed(args, name, seed, i, [s for s in mine if s in systems], adanet_python, record)
     progress(f"done in {time.perf_counter() - t0:.0f}s; raw results in {args.results} (run {run_id})")
     table = render(rows, args, versions)
     print(table)

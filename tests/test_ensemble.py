@@ -294,7 +294,8 @@ def _assert_same(a, b, path=""):
         for i, (x, y) in enumerate(zip(a, b)):
             _assert_same(x, y, f"{path}[{i}]")
     elif isinstance(a, float):
-        assert b == pytest.approx(a, abs=1e-6), path
+        # L-BFGS-B stops within its tolerance: a few parts in 10^7 between shardings.
+        assert b == pytest.approx(a, rel=1e-6, abs=1e-6), path
     else:
         assert a == b, path
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from adanas import artifacts, config, ensemble, ensemblers, evaluate
+from adanas import artifacts, config, ensemble, ensemblers, evaluate, metrics
 from conftest import tiny_config_dict
 
 # Two members, two examples, two classes.
@@ -160,3 +160,72 @@ def test_select_and_returned_model_over_several_shards_equal_one(ensembler):
         assert ln == l1 and mn.objective == pytest.approx(m1.objective, abs=1e-6)
         np.testing.assert_allclose(mn.weights, m1.weights, atol=1e-6)
     assert rn.label == r1.label
+
+
+# --- cross-fitting: fitted combinations are judged on examples that did not fit them --------------
+
+def test_folds_alternate_examples_across_shards():
+    shards = [(np.arange(5, dtype=np.float32).reshape(1, 5, 1), np.arange(5)),
+              (np.arange(5, 8, dtype=np.float32).reshape(1, 3, 1), np.arange(5, 8))]
+    assert [y.tolist() for _, y in ensemblers.Fold(shards, 0)] == [[0, 2, 4], [6]]
+    assert [y.tolist() for _, y in ensemblers.Fold(shards, 1)] == [[1, 3], [5, 7]]
+
+
+def test_out_of_fold_score_by_hand():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 12, 3))
+    y = rng.integers(0, 3, 12)
+    fitted = lambda part: ensemblers.fit(part, "scalar", 0.0, 0.0, [1.0, 1.0])  # noqa: E731
+    even, odd = np.arange(12) % 2 == 0, np.arange(12) % 2 == 1
+    w_even = ensemblers.fit([(logits[:, even], y[even])], "scalar", 0.0, 0.0, [1.0, 1.0])
+    w_odd = ensemblers.fit([(logits[:, odd], y[odd])], "scalar", 0.0, 0.0, [1.0, 1.0])
+    want = (6 * metrics.cross_entropy(w_even.combine(logits[:, odd]), y[odd])
+            + 6 * metrics.cross_entropy(w_odd.combine(logits[:, even]), y[even])) / 12
+    got = ensemblers.out_of_fold([(logits, y)], fitted)
+    assert got.count == 12 and got.loss == pytest.approx(want, rel=1e-6)
+    assert ensemblers.out_of_fold([(logits[:, :7], y[:7])], fitted) is None   # too few to split
+
+
+def _good_and_noise():
+    rng = np.random.default_rng(1)
+    n, c = 40, 3
+    y = rng.integers(0, c, n)
+    good = 1.5 * np.eye(c)[y] + rng.normal(0, 1.0, (n, c))
+    noise = rng.normal(0, 3.0, (n, c))
+
+    def unit(name, logits):
+        spec = {"name": name, "family": "cnn", "arch": {"num_layers": 1, "filters": 4}}
+        return ensemblers.Unit({"spec": spec, "metrics": {"params": 10,
+                                                          "validation_loss": metrics.cross_entropy(logits, y)}},
+                               {"validation": artifacts.Sharded([logits.astype(np.float32)])})
+
+    return unit("good", good), unit("noise", noise), artifacts.Sharded([y]), metrics.cross_entropy(good, y)
+
+
+def test_a_matrix_mixture_that_fits_noise_is_not_returned():
+    """In sample, C x C weights on a pure-noise member fit the validation labels and beat the
+    good member alone; out of fold they do not, so the good member alone is returned."""
+    a, b, labels, good_loss = _good_and_noise()
+    search = config.from_dict(tiny_config_dict(ensembler="weighted", mixture_weight_type="matrix",
+                                               use_bias=True, adanet_beta=0.0)).search
+    decision = ensemblers.make(search).select([a], [b], [a, b], labels)
+    in_sample = ensemblers.score(ensemblers.stack([a, b], "validation", labels), decision.mixture)
+    assert in_sample.loss < good_loss                                 # the fit flatters itself
+    assert decision.mixture.held_out.loss > in_sample.loss + 0.1     # out of fold it does not
+    returned = ensemblers.returned_model(search, decision, a, labels)
+    assert returned.label == "best single good"
+
+
+def test_adanet_beta_null_picks_a_penalty_by_cross_fitting():
+    a, b, labels, _ = _good_and_noise()
+    scores = {}
+    for beta in ensemblers.AUTO_BETAS["matrix"]:
+        search = config.from_dict(tiny_config_dict(ensembler="weighted", mixture_weight_type="matrix",
+                                                   adanet_beta=beta)).search
+        scores[beta] = ensemblers.make(search).select([a], [b], [a, b], labels).mixture.held_out.loss
+    auto = config.from_dict(tiny_config_dict(ensembler="weighted", mixture_weight_type="matrix")).search
+    chosen = ensemblers.make(auto).select([a], [b], [a, b], labels).mixture
+    assert chosen.beta == min(scores, key=scores.get) and chosen.beta > 0
+    assert chosen.held_out.loss == pytest.approx(min(scores.values()))
+    scalar = config.from_dict(tiny_config_dict(ensembler="weighted")).search
+    assert ensemblers.make(scalar).select([a], [b], [a, b], labels).mixture.beta == 0.0
