@@ -325,19 +325,22 @@ class Weighted(_Proposing):
         s = self.search
         r = [complexity(s.complexity, _depth(u.info["spec"]), u.params) for u in units]
 
-        def fitter(beta):
-            return lambda part: fit(part, s.mixture_weight_type, s.adanet_lambda, beta, r, s.use_bias)
+        def fitter(beta, start=None):
+            return lambda part: fit(part, s.mixture_weight_type, s.adanet_lambda, beta, r,
+                                    s.use_bias, start=start)
 
         betas = AUTO_BETAS[s.mixture_weight_type] if s.adanet_beta is None else (s.adanet_beta,)
-        held = {beta: out_of_fold(shards, fitter(beta)) for beta in betas}
-        if any(h is None for h in held.values()):   # too few examples to cross-fit
-            beta = 0.0 if s.adanet_beta is None else s.adanet_beta
-            return dataclasses.replace(fitter(beta)(shards), beta=beta)
-        beta = min(betas, key=lambda b: held[b].loss)
-        full = fitter(beta)(shards)
+        options = []
+        for beta in betas:
+            full = fitter(beta)(shards)
+            held = out_of_fold(shards, fitter(beta, start=full))
+            if held is None:   # too few examples to cross-fit: the configured or no penalty
+                beta = 0.0 if s.adanet_beta is None else s.adanet_beta
+                return dataclasses.replace(fitter(beta)(shards), beta=beta)
+            options.append((held.loss, beta, full, held))
+        _, beta, full, held = min(options, key=lambda o: o[0])
         penalty = full.objective - full.loss
-        return Mixture(full.weights, full.bias, held[beta].loss + penalty, held[beta].loss,
-                       held[beta], beta)
+        return Mixture(full.weights, full.bias, held.loss + penalty, held.loss, held, beta)
 
 
 class Caruana(Ensembler):
@@ -528,13 +531,15 @@ def _penalty(weights, alphas):
 
 def fit(shards: Shards, weight_type: str, adanet_lambda: float, adanet_beta: float,
         complexities: list[float], use_bias: bool = False, max_steps: int = 500,
-        tol: float = 1e-7) -> Mixture:
+        tol: float = 1e-7, start: Mixture | None = None) -> Mixture:
     """Mixture weights minimising the AdaNet objective over the members' shards ([M, n_k, C],
     labels [n_k]; re-iterable).
 
     The L1 term is made smooth by splitting w = w+ - w- with w+, w- >= 0 (the penalty becomes
     linear); L-BFGS-B then solves the bound-constrained problem, and a weight the objective does
-    not pay for lands exactly on 0. Starts from the uniform mean. Each evaluation of the
+    not pay for lands exactly on 0. Starts from the uniform mean, or from `start` (a fit on
+    more of the same data: the cross-fitting folds start at the whole split's solution, which
+    is near theirs). Each evaluation of the
     objective and its gradient reads the shards again and sums over them; the shard of a split
     that has only one is read once and held (it is what a pass would hold anyway).
     """
@@ -547,7 +552,8 @@ def fit(shards: Shards, weight_type: str, adanet_lambda: float, adanet_beta: flo
     def data_term(w, b):
         return _sharded_loss_and_grad(held or _prepared(shards, matrix), w, b)
 
-    w0 = uniform(m, c, weight_type)
+    w0 = uniform(m, c, weight_type) if start is None else np.asarray(start.weights, np.float64)
+    b0 = np.zeros(c) if start is None else np.asarray(start.bias, np.float64)
     shape, size = w0.shape, w0.size
     rates = [adanet_lambda * r + adanet_beta for r in complexities]   # per member
     alpha = np.broadcast_to(np.reshape(rates, (m,) + (1,) * (w0.ndim - 1)), shape).ravel()
@@ -564,7 +570,7 @@ def fit(shards: Shards, weight_type: str, adanet_lambda: float, adanet_beta: flo
         return loss + float(alpha @ (x[:size] + x[size:2 * size])), grad
 
     x0 = np.concatenate([np.maximum(w0.ravel(), 0), np.maximum(-w0.ravel(), 0)]
-                        + ([np.zeros(c)] if use_bias else []))
+                        + ([b0] if use_bias else []))
     bounds = [(0.0, None)] * (2 * size) + [(None, None)] * (c if use_bias else 0)
     res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                    options={"maxiter": max_steps, "ftol": tol, "gtol": 1e-7})
