@@ -89,10 +89,17 @@ def training_dataset(x, y, num_classes: int, batch_size: int, policy: dict[str, 
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.batch(batch_size, drop_remainder=True)
 
-    def targets(images, labels, *logits):  # whole batches: one op each
+    return ds.map(targets_fn(num_classes, outputs)).prefetch(tf.data.AUTOTUNE)
+
+
+def targets_fn(num_classes: int, outputs: int):
+    """Batches (images, labels[, teacher logits]) -> (images, targets): one-hot labels, or
+    [one-hot | teacher logits], once per model output (auxiliary heads). Whole batches: one op
+    each."""
+    def targets(images, labels, *logits):
         target = tf.one_hot(labels, num_classes, dtype=tf.float32)
         if logits:
             target = tf.concat([target, logits[0]], axis=-1)
         return images, (target if outputs == 1 else (target,) * outputs)
 
-    return ds.map(targets).prefetch(tf.data.AUTOTUNE)
+    return targets

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from adanas import artifacts
-from adanas.augment import augment_fn
+from adanas.augment import augment_fn, targets_fn
 
 # Shards read at once: enough to mix classes stored apart, few enough to keep reads sequential.
 CYCLE_LENGTH = 4
@@ -78,14 +78,7 @@ def training_stream(dataset_dir: str | os.PathLike, meta: dict[str, Any], batch_
         ds = tf.data.Dataset.zip(examples, seeds).map(
             decode_and_augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
-
-    def targets(images, labels, *logits):  # whole batches: one op each
-        target = tf.one_hot(labels, num_classes, dtype=tf.float32)
-        if logits:
-            target = tf.concat([target, logits[0]], axis=-1)
-        return images, (target if outputs == 1 else (target,) * outputs)
-
-    return ds.map(targets).prefetch(tf.data.AUTOTUNE)
+    return ds.map(targets_fn(num_classes, outputs)).prefetch(tf.data.AUTOTUNE)
 
 
 def shard_images(dataset_dir: str | os.PathLike, shard: artifacts.Shard, meta: dict[str, Any],
