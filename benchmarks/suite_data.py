@@ -56,7 +56,7 @@ from adanas import artifacts, data  # noqa: E402
 from adanas.config import AugmentationConfig, DatasetConfig  # noqa: E402
 
 SUITE_DIR = ROOT / "bench-out" / "suite"
-VERSION = 1                       # of the generators: part of the cache key
+VERSION = 2                       # of the generators: part of the cache key
 SIZE = 32
 PER_CLASS = {"train": 300, "validation": 60, "test": 60}
 SPLITS = ("train", "validation", "test")
@@ -207,14 +207,14 @@ def _colour(rng: np.random.Generator, away_from: np.ndarray, apart: float) -> tu
             return tuple(int(v) for v in c)
 
 
-def _stroke(draw: ImageDraw.ImageDraw, rng: np.random.Generator, colour) -> None:
+def _stroke(draw: ImageDraw.ImageDraw, rng: np.random.Generator, colour, width: int | None = None) -> None:
     n = SIZE * SUPER
     x0, y0 = rng.uniform(-0.1 * n, 1.1 * n, 2)
     length, t = rng.uniform(0.2 * n, 0.7 * n), rng.uniform(0, 2 * math.pi)
     bend = rng.uniform(-0.3, 0.3) * length
     mid = (x0 + math.cos(t) * length / 2 - math.sin(t) * bend, y0 + math.sin(t) * length / 2 + math.cos(t) * bend)
     end = (x0 + math.cos(t) * length, y0 + math.sin(t) * length)
-    draw.line([(x0, y0), mid, end], fill=colour, width=int(rng.integers(1, 3)) * SUPER, joint="curve")
+    draw.line([(x0, y0), mid, end], fill=colour, width=(width or int(rng.integers(1, 3))) * SUPER, joint="curve")
 
 
 def shapes(seed: int) -> Arrays:
@@ -226,22 +226,23 @@ def shapes(seed: int) -> Arrays:
         images = []
         for label in labels:
             kind, fill = SHAPE_KINDS[label // 2], SHAPE_FILLS[label % 2]
-            # background: 3x3 random colours, smoothly interpolated
-            grid = rng.uniform(0, 255, (3, 3, 3)).astype(np.uint8)
+            # background: 3x3 colours around one base colour, smoothly interpolated
+            base = rng.uniform(40, 215, 3)
+            grid = np.clip(base + rng.uniform(-40, 40, (3, 3, 3)), 0, 255).astype(np.uint8)
             back = Image.fromarray(grid, "RGB").resize((n, n), Image.BICUBIC)
             mean = np.asarray(back, np.float64).reshape(-1, 3).mean(0)
             draw = ImageDraw.Draw(back)
-            for _ in range(rng.integers(4, 9)):
+            for _ in range(rng.integers(3, 7)):
                 _stroke(draw, rng, _colour(rng, mean, 0.0))
-            for _ in range(rng.integers(2, 6)):
+            for _ in range(rng.integers(1, 4)):
                 bx, by = rng.uniform(0, n, 2)
                 br = rng.uniform(1.5, 3.0) * SUPER
                 draw.ellipse([bx - br, by - br * rng.uniform(0.5, 1), bx + br, by + br], fill=_colour(rng, mean, 0.0))
-            r = rng.uniform(7.0, 12.0)
+            r = rng.uniform(8.0, 13.0)
             cx, cy = rng.uniform(0.8 * r, SIZE - 0.8 * r, 2)
-            colour = _colour(rng, mean, 110.0)
+            colour = _colour(rng, mean, 150.0)
             angle = rng.uniform(0, 2 * math.pi)
-            width = 2 * SUPER
+            width = int(2.5 * SUPER)
             if kind == "circle":
                 box = [(cx - r) * SUPER, (cy - r) * SUPER, (cx + r) * SUPER, (cy + r) * SUPER]
                 if fill == "filled":
@@ -254,8 +255,8 @@ def shapes(seed: int) -> Arrays:
                     draw.polygon(pts, fill=colour)
                 else:
                     draw.line(pts + pts[:1], fill=colour, width=width, joint="curve")
-            for _ in range(rng.integers(1, 3)):
-                _stroke(draw, rng, _colour(rng, mean, 0.0))
+            for _ in range(rng.integers(0, 2)):
+                _stroke(draw, rng, _colour(rng, mean, 0.0), width=1)
             small = np.asarray(back.resize((SIZE, SIZE), Image.BOX), np.float64)
             images.append(np.clip(np.round(small + rng.normal(0, rng.uniform(2.0, 8.0), small.shape)), 0, 255)
                           .astype(np.uint8))
