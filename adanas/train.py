@@ -458,8 +458,8 @@ def _probe_step_seconds(training_model, stream, candidate, cfg, num_classes, dis
             ends.append(time.perf_counter())
 
     t0 = time.perf_counter()
-    probe.fit(stream(candidate["seed"] + 1), epochs=1, verbose=0, shuffle=False, callbacks=[Clock()],
-              steps_per_epoch=PROBE_TRACE_STEPS + PROBE_TIMED_STEPS)
+    probe.fit(stream(candidate["seed"] + 1), epochs=1, verbose=0, shuffle=False,
+              callbacks=[Clock()], steps_per_epoch=PROBE_TRACE_STEPS + PROBE_TIMED_STEPS)
     first = ends[PROBE_TRACE_STEPS - 1]
     return (ends[-1] - first) / PROBE_TIMED_STEPS, first - t0
 
