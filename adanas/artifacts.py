@@ -100,20 +100,25 @@ class ArtifactError(ValueError):
 
 # --- records -----------------------------------------------------------------------------------
 
-def _write_record(folder: PathLike, name: str, kind: str, record: dict[str, Any]) -> None:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+# Records are read and written through _open (below): a local folder or a gs:// one alike.
+
+def _write_record(folder: PathLike, name: str, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Writes `record` stamped with its format; returns what was written."""
+    _makedirs(folder)
     body = {"format": {"kind": f"adanas.{kind}", "version": FORMAT_VERSION},
             **{k: v for k, v in record.items() if k != "format"}}
-    (out / name).write_text(json.dumps(body, indent=2))
+    with _open(_join(folder, name), "w") as f:
+        f.write(json.dumps(body, indent=2))
+    return body
 
 
 def _read_record(folder: PathLike, name: str, kind: str) -> dict[str, Any]:
-    path = Path(folder) / name
-    if not path.exists():
+    path = _join(folder, name)
+    if not _exists(path):
         raise ArtifactError(f"{folder}: not an AdaNAS {kind} artifact (no {name}); pass the "
                             f"output of the step that makes it")
-    return _checked(json.loads(path.read_text()), path, kind)
+    with _open(path, "r") as f:
+        return _checked(json.loads(f.read()), path, kind)
 
 
 def _checked(record: dict[str, Any], path: PathLike, kind: str) -> dict[str, Any]:
@@ -167,6 +172,13 @@ def _open(path: PathLike, mode: str):
         return open(path, mode)
     import tensorflow as tf
     return tf.io.gfile.GFile(str(path), mode)
+
+
+def _exists(path: PathLike) -> bool:
+    if _is_local(path):
+        return Path(path).exists()
+    import tensorflow as tf
+    return tf.io.gfile.exists(str(path))
 
 
 def _join(folder: PathLike, *names: str) -> str:
@@ -319,8 +331,7 @@ class DatasetWriter:
             std = np.sqrt(np.maximum(self._sums[split][1] / pixels - mean ** 2, 0.0))
             stats[split] = {"mean": [round(float(v), 3) for v in mean],
                             "std": [round(float(v), 3) for v in std]}
-        record = {"format": {"kind": "adanas.dataset", "version": FORMAT_VERSION},
-                  **{k: v for k, v in meta.items() if k != "format"},
+        record = {**meta,
                   "image_shape": list(self.image_shape),
                   "splits": dict(self.counts),
                   "shards": self.shards,
@@ -329,9 +340,7 @@ class DatasetWriter:
                   "pixel_stats": stats,
                   # What a continued search checks it is still learning from (adanas.continuation).
                   "fingerprint": digest.hexdigest()[:16]}
-        with _open(_join(self.folder, DATASET_RECORD), "w") as f:
-            f.write(json.dumps(record, indent=2))
-        return record
+        return _write_record(self.folder, DATASET_RECORD, "dataset", record)
 
 
 def write_dataset(folder: PathLike, x: dict[str, np.ndarray], y: dict[str, np.ndarray],
@@ -354,11 +363,7 @@ def dataset_identity(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def dataset_meta(folder: PathLike) -> dict[str, Any]:
-    path = _join(folder, DATASET_RECORD)
-    if _is_local(folder):
-        return _read_record(folder, DATASET_RECORD, "dataset")
-    with _open(path, "r") as f:
-        return _checked(json.loads(f.read()), path, "dataset")
+    return _read_record(folder, DATASET_RECORD, "dataset")
 
 
 def dataset_shards(folder: PathLike, split: str, meta: dict[str, Any] | None = None) -> list[Shard]:
