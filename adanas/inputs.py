@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 import tensorflow as tf
 
-from adanas import artifacts
+from adanas import artifacts, metrics
 from adanas.augment import augment_fn, targets_fn
 
 # Shards read at once: enough to mix classes stored apart, few enough to keep reads sequential.
@@ -97,6 +97,16 @@ def predict_shards(model, dataset_dir: str | os.PathLike, split: str,
     for shard in artifacts.dataset_shards(dataset_dir, split, meta):
         out = model.predict(shard_images(dataset_dir, shard, meta), verbose=0)
         yield np.asarray(out[0] if isinstance(out, (list, tuple)) else out, np.float32)
+
+
+def predict_and_score(model, dataset_dir: str | os.PathLike, split: str, meta: dict[str, Any],
+                      score: metrics.Score) -> Iterator[np.ndarray]:
+    """`predict_shards`, each shard's logits added to `score` against its labels on the way:
+    logits cached and scored in one pass, one shard in memory."""
+    for logits, labels in zip(predict_shards(model, dataset_dir, split, meta),
+                              artifacts.dataset_labels(dataset_dir, split, meta)):
+        score.add(logits, labels)
+        yield logits
 
 
 def first_images(dataset_dir: str | os.PathLike, split: str, count: int,

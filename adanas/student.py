@@ -153,17 +153,15 @@ def distill_step(cfg: StudentConfig, training: TrainingConfig, seed: int,
     scores = {s: metrics.Score() for s in ("validation", "test")}
     agree = 0
 
-    def scored(split):
+    def agreeing(predicted):
         nonlocal agree
-        predicted = inputs.predict_shards(inference, dataset_dir, split, meta)
-        ensembled = inputs.predict_shards(ensemble, dataset_dir, split, meta) if split == "test" else None
-        for logits, labels in zip(predicted, artifacts.dataset_labels(dataset_dir, split, meta)):
-            scores[split].add(logits, labels)
-            if ensembled is not None:
-                agree += int((logits.argmax(-1) == next(ensembled).argmax(-1)).sum())
+        for logits, ensembled in zip(predicted, inputs.predict_shards(ensemble, dataset_dir, "test", meta)):
+            agree += int((logits.argmax(-1) == ensembled.argmax(-1)).sum())
             yield logits
 
-    artifacts.write_candidate_logits(out_dir, {s: scored(s) for s in scores})
+    predicted = {s: inputs.predict_and_score(inference, dataset_dir, s, meta, scores[s]) for s in scores}
+    predicted["test"] = agreeing(predicted["test"])
+    artifacts.write_candidate_logits(out_dir, predicted)
     cached = artifacts.read_candidate_logits(out_dir)
     temperature = calibration.fit_temperature_shards(
         lambda: zip(cached["validation"], artifacts.dataset_labels(dataset_dir, "validation", meta)))

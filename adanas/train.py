@@ -253,9 +253,8 @@ def score_split(model, dataset_dir, split: str, meta: dict[str, Any]) -> metrics
     """Cross-entropy and error of `model` on a split, streamed shard by shard."""
     from adanas import inputs
     score = metrics.Score()
-    for logits, labels in zip(inputs.predict_shards(model, dataset_dir, split, meta),
-                              artifacts.dataset_labels(dataset_dir, split, meta)):
-        score.add(logits, labels)
+    for _ in inputs.predict_and_score(model, dataset_dir, split, meta, score):
+        pass
     return score
 
 
@@ -395,14 +394,9 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     # Logits cached per dataset shard, scored as they are written: one shard in memory.
     splits = ["validation", "test"] + (["train"] if cfg.knowledge_distillation != "none" else [])
     scores = {split: metrics.Score() for split in splits}
-
-    def scored(split):
-        for logits, labels in zip(inputs.predict_shards(inference, dataset_dir, split, meta),
-                                  artifacts.dataset_labels(dataset_dir, split, meta)):
-            scores[split].add(logits, labels)
-            yield logits
-
-    artifacts.write_candidate_logits(out_dir, {split: scored(split) for split in splits})
+    artifacts.write_candidate_logits(out_dir, {
+        split: inputs.predict_and_score(inference, dataset_dir, split, meta, scores[split])
+        for split in splits})
     device, count = accelerators()
     task_seconds = time.perf_counter() - task_start
     metrics_out = {
