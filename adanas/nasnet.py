@@ -51,6 +51,8 @@ class ScheduledDropPath(keras.layers.Layer):
         super().__init__(**kwargs)
         self.layer_keep_prob = float(layer_keep_prob)
         self.schedule = schedule
+        # Its own seed state (not Keras' global one): a checkpoint keeps it (adanas.checkpoints).
+        self.seed_generator = keras.random.SeedGenerator()
 
     def call(self, x, training=None):
         if not training:
@@ -58,7 +60,7 @@ class ScheduledDropPath(keras.layers.Layer):
         progress = 1.0 if self.schedule is None else keras.ops.minimum(self.schedule.progress, 1.0)
         keep = 1.0 - progress * (1.0 - self.layer_keep_prob)
         shape = (keras.ops.shape(x)[0], 1, 1, 1)
-        mask = keras.ops.floor(keras.ops.cast(keep, x.dtype) + keras.random.uniform(shape, dtype=x.dtype))
+        mask = keras.ops.floor(keras.ops.cast(keep, x.dtype) + keras.random.uniform(shape, dtype=x.dtype, seed=self.seed_generator))
         return x * mask / keras.ops.cast(keep, x.dtype)
 
     def get_config(self):

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from adanas import artifacts, curves, metrics, models
+from adanas import artifacts, checkpoints, curves, metrics, models
 from adanas.config import TrainingConfig
 from adanas.ensemble_model import combined_model
 
@@ -114,26 +114,15 @@ def fit_callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir
                      logs.get("loss", float("nan")), acc, time.perf_counter() - self.t0)
 
     class DropPathSchedule(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            # From the optimizer's step count, so restored runs carry on where they were.
+        # From the optimizer's step count, so restored runs carry on where they were.
+        def on_train_begin(self, logs=None):
             schedule.progress.assign(int(self.model.optimizer.iterations.numpy()) / total_steps)
 
-    class Backup(keras.callbacks.BackupAndRestore):
-        """BackupAndRestore saves weights, optimizer and epoch at an epoch's end and deletes the
-        backup once training completes; on a rerun into the same folder it restores them. Here
-        an epoch's save is skipped while the last one is under `checkpoint_min_seconds` old."""
-
-        def on_train_begin(self, logs=None):
-            super().on_train_begin(logs)
-            self.last_save = time.monotonic()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if time.monotonic() - self.last_save >= checkpoint_min_seconds:
-                super().on_epoch_end(epoch, logs)
-                self.last_save = time.monotonic()
+        def on_train_batch_end(self, batch, logs=None):
+            schedule.progress.assign(int(self.model.optimizer.iterations.numpy()) / total_steps)
 
     # A per-batch hook only where needed: Keras syncs with the device for each one.
-    return [Backup(str(backup_dir), save_freq="epoch"), Progress(),
+    return [checkpoints.callback(backup_dir, checkpoint_min_seconds), Progress(),
             *([DropPathSchedule()] if schedule is not None else [])]
 
 
@@ -216,18 +205,6 @@ def with_teacher(student, teacher):
     main = keras.layers.Concatenate(dtype="float32", name="student_and_teacher")(
         [outs[0], _InferenceOnly(teacher)(inputs)])
     return keras.Model(inputs, [main, *outs[1:]] if len(outs) > 1 else main, name=f"{student.name}_distilling")
-
-
-def resumed_epochs(backup_dir: Path) -> int:
-    """Epochs a checkpoint in `backup_dir` has finished: what keras.callbacks.BackupAndRestore
-    restores (its training_metadata.json), 0 without one."""
-    path = Path(backup_dir) / "training_metadata.json"
-    if not path.exists():
-        return 0
-    try:
-        return int(json.loads(path.read_text()).get("epoch", 0))
-    except (ValueError, OSError):
-        return 0
 
 
 def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> artifacts.Sharded | None:
@@ -364,10 +341,11 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     total_steps = epochs * steps_per_epoch
 
     compile_for_training(trained, candidate, num_classes, cfg, total_steps, dist, loss)
-    # A rerun of a task that was killed resumes from its checkpoint (BackupAndRestore, below):
-    # its input stream then skips what the finished epochs consumed, so the resumed training
-    # sees the very batches an unbroken one would have.
-    done = resumed_epochs(backup)
+    # A rerun of a task that was killed resumes from its checkpoint (adanas.checkpoints): its
+    # input stream then skips what the finished epochs consumed, so the resumed training sees
+    # the very batches, and draws the very dropout masks, an unbroken one would have.
+    with dist.scope():
+        done, checkpoint_loss = checkpoints.restore(trained, backup)
     ds = stream(candidate["seed"], skip=done * steps_per_epoch * batch)
     log.info("[%s] training %s: %d params, %d epochs x %d steps of %d on %d replica(s)%s",
              candidate["name"], candidate["arch_str"], count_params(model), epochs,
@@ -375,7 +353,8 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
              f", distilling ({cfg.knowledge_distillation}, {cfg.distillation_teacher} teacher)"
              if distilling else "")
     t0 = time.perf_counter()
-    history = trained.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
+    history = trained.fit(ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps_per_epoch,
+                          verbose=0, shuffle=False,
                         callbacks=fit_callbacks(candidate["name"], epochs, total_steps,
                                              getattr(model, "drop_path_schedule", None),
                                              backup, cfg.checkpoint_min_seconds)
@@ -386,7 +365,8 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
                                             lambda m: score_split(m, dataset_dir, "validation", meta))]
                            if cfg.tensorboard else []))
     train_seconds = time.perf_counter() - t0
-    final_loss = float(history.history["loss"][-1])
+    # (A task killed after its last checkpoint, before it wrote its outputs, trains no epoch.)
+    final_loss = float(history.history["loss"][-1]) if history.epoch else checkpoint_loss
     if not math.isfinite(final_loss):
         raise FloatingPointError(f"[{candidate['name']}] training diverged: loss {final_loss}")
 
@@ -406,7 +386,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "validation_error": scores["validation"].error,
         # Planned and done (a resumed task counts the epochs of its earlier attempts too).
         "epochs": epochs,
-        "epochs_done": history.epoch[-1] + 1 if history.epoch else 0,
+        "epochs_done": history.epoch[-1] + 1 if history.epoch else done,
         "test_error": scores["test"].error,
         "train_seconds": train_seconds,
         "train_steps": total_steps,

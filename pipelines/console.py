@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +184,9 @@ class Console:
         self._log: TextIO | None = None
         self._stream: TextIO | None = None
         self._root: Path | None = None
+        # A resumed run's first tasks to execute may be a ParallelFor's, in threads: one of
+        # them moves the run log.
+        self._run_dir_lock = threading.Lock()
 
     def say(self, text: str) -> None:
         """A line of ours: on `out`, and in the run log."""
@@ -230,17 +234,18 @@ class Console:
             self._log = None
 
     def _found_run_dir(self, task: Task) -> None:
-        if self.run_dir is not None or self._root is None:
-            return
-        try:
-            relative = task.root.resolve().relative_to(self._root)
-        except ValueError:
-            return
-        self.run_dir = self._root / relative.parts[0]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        target = self.run_dir / RUN_LOG
-        os.replace(self.run_log, target)   # the open file keeps writing, now under its new name
-        self.run_log = target
+        with self._run_dir_lock:
+            if self.run_dir is not None or self._root is None:
+                return
+            try:
+                relative = task.root.resolve().relative_to(self._root)
+            except ValueError:
+                return
+            run_dir = self._root / relative.parts[0]
+            run_dir.mkdir(parents=True, exist_ok=True)
+            target = run_dir / RUN_LOG
+            os.replace(self.run_log, target)   # the open file keeps writing, now under its new name
+            self.run_log, self.run_dir = target, run_dir
 
     def run_task(self, full_command: list[str], env_vars: dict[str, str] | None = None) -> int:
         """kfp.local's run_local_subprocess, reported: start and end lines, the task's output to

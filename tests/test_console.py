@@ -86,3 +86,42 @@ def test_a_failing_task_ends_the_run_with_one_line_and_status_1(tmp_path, capsys
     assert "Traceback" in task_log.read_text()
     assert "Traceback" not in out + err
     assert re.search(r"FAILED prepare-dataset  \d+\.\ds  adanas.data.DataError", out)
+
+
+def test_parallel_tasks_that_find_the_run_folder_together_move_the_run_log_once(tmp_path, monkeypatch):
+    """A resumed run whose first task to execute is in a ParallelFor: its tasks start in threads
+    and each would move the run log into the run folder (the second move used to fail the task)."""
+    import io
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from pipelines import console as console_module
+    real_replace = console_module.os.replace
+
+    def slow_replace(src, dst):     # widens the window in which both threads could move it
+        time.sleep(0.2)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(console_module.os, "replace", slow_replace)
+    con = console_module.Console(out=io.StringIO())
+    errors, start = [], threading.Barrier(2)
+
+    def first_task_starts(name):
+        start.wait()
+        try:
+            con._found_run_dir(SimpleNamespace(root=tmp_path / "run-1" / name))
+        except Exception as e:  # noqa: BLE001 - collected for the assertion
+            errors.append(e)
+
+    with con.attached(tmp_path):
+        threads = [threading.Thread(target=first_task_starts, args=(n,)) for n in ("train-a", "train-b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        con.say("after the move")
+    assert errors == []
+    assert con.run_log == tmp_path / "run-1" / console_module.RUN_LOG
+    assert "after the move" in con.run_log.read_text()
+    assert not list(tmp_path.glob(".adanas-run-*.log"))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from adanas import artifacts, config, continuation, cost, generators
+from adanas import artifacts, checkpoints, config, continuation, cost, generators
 from adanas.continuation import ContinuationError, WarmStart
 from pipelines import cli, hermetic, local_runs
 from pipelines.adanas_pipeline import compile_pipeline
@@ -351,8 +351,9 @@ def test_training_interrupted_and_resumed_ends_where_an_unbroken_one_does(digits
     import keras
 
     from adanas import train
-    cfg = config.from_dict({**tiny_config_dict(), "training": {"train_epochs": 6, "batch_size": 16,
-                                                             "checkpoint_min_seconds": 0}})
+    # With dropout: the resumed training must draw the masks the unbroken one drew.
+    cfg = config.from_dict({**tiny_config_dict(architecture={"num_layers": 1, "filters": 4, "dropout": 0.3}),
+                            "training": {"train_epochs": 6, "batch_size": 16, "checkpoint_min_seconds": 0}})
     spec = generators.propose(cfg.search, 0, 0, None)[0]
     unbroken = train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "unbroken")
 
@@ -368,7 +369,7 @@ def test_training_interrupted_and_resumed_ends_where_an_unbroken_one_does(digits
     monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [KillAfterEpoch3()])
     with pytest.raises(Killed):
         train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "broken")
-    assert train.resumed_epochs(tmp_path / "broken" / "backup") == 3
+    assert checkpoints.latest(tmp_path / "broken" / "backup") == 3
     monkeypatch.setattr(train, "fit_callbacks", callbacks)
     resumed = train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "broken")
     for key in ("train_loss", "validation_loss", "validation_error", "test_error"):

@@ -97,7 +97,7 @@ def test_a_killed_run_resumes_reusing_what_it_finished_and_ends_as_an_unbroken_o
     (run,) = artifacts.run_folders(root)
     record = artifacts.read_run_record(run)
     assert local_runs.state(record) == "interrupted"
-    kept = [p for p in hermetic.task_state_dir(root).rglob("backup/training_metadata.json")]
+    kept = [p for p in hermetic.task_state_dir(root).rglob("backup/epoch-*.weights.h5")]
     assert kept, "the killed training left no checkpoint"
 
     second = _cli("--resume", run.name, "--pipeline-root", str(root), "--verbose")

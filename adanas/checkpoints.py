@@ -1,0 +1,102 @@
+"""Per-epoch training checkpoints that a killed task resumes from exactly.
+
+A checkpoint of epoch N is two files in the task's backup folder: `epoch-N.state.npz` (the
+random-number state of the model's dropout and drop path, and the epoch's training loss),
+written first, then `epoch-N.weights.h5` (model and optimizer variables), which appears by one
+atomic rename and so marks the checkpoint complete. A kill at any instant leaves the last
+complete epoch to resume from. keras.callbacks.BackupAndRestore, used before, rewrites its
+weights and then its epoch count in place: a kill between the two resumed epoch N+1's weights
+as if they were epoch N's, and it does not keep the dropout / drop path seed state, so a
+resumed training drew other masks than an unbroken one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+_WEIGHTS = re.compile(r"epoch-(\d+)\.weights\.h5")
+
+
+def _weights(folder: Path, epoch: int) -> Path:
+    return folder / f"epoch-{epoch:05d}.weights.h5"
+
+
+def _state(folder: Path, epoch: int) -> Path:
+    return folder / f"epoch-{epoch:05d}.state.npz"
+
+
+def latest(folder: str | os.PathLike) -> int:
+    """Epochs the newest complete checkpoint in `folder` has finished; 0 without one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    return max((int(m.group(1)) for p in folder.iterdir() if (m := _WEIGHTS.fullmatch(p.name))), default=0)
+
+
+def _seed_states(model) -> list:
+    """The model's variables that are not weights: its layers' SeedGenerator states."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def save(model, folder: str | os.PathLike, epoch: int, loss: float) -> None:
+    """Checkpoints `model` (compiled, trained `epoch` epochs) into `folder`; older ones go."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = {f"seed_{i}": np.asarray(v.numpy()) for i, v in enumerate(_seed_states(model))}
+    partial = folder / "partial.state.npz"
+    np.savez(partial, loss=np.float64(loss), **seeds)
+    os.replace(partial, _state(folder, epoch))
+    partial = folder / "partial.weights.h5"        # Keras wants the .weights.h5 suffix
+    model.save_weights(partial, overwrite=True)
+    os.replace(partial, _weights(folder, epoch))   # the commit
+    for older in range(1, epoch):
+        for path in (_weights(folder, older), _state(folder, older)):
+            path.unlink(missing_ok=True)
+
+
+def restore(model, folder: str | os.PathLike) -> tuple[int, float | None]:
+    """Restores the newest complete checkpoint in `folder` into `model` (compiled, under the
+    distribution scope it trains in): (epochs it had finished, its last training loss), or
+    (0, None) without one."""
+    folder = Path(folder)
+    epoch = latest(folder)
+    if not epoch:
+        return 0, None
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)   # its variables must exist to load
+    model.load_weights(_weights(folder, epoch))
+    states = _seed_states(model)
+    with np.load(_state(folder, epoch)) as saved:
+        if sum(k.startswith("seed_") for k in saved.files) != len(states):
+            raise ValueError(f"checkpoint {_state(folder, epoch)} does not belong to this model: "
+                             f"{len(saved.files) - 1} random states saved, the model has {len(states)}")
+        for i, v in enumerate(states):
+            v.assign(saved[f"seed_{i}"])
+        return epoch, float(saved["loss"])
+
+
+def callback(folder: str | os.PathLike, min_seconds: float = 0.0):
+    """A Keras callback that checkpoints at each epoch's end (skipping an epoch while the last
+    save is under `min_seconds` old) and removes the folder once training ends."""
+    import keras
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.last_save = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() - self.last_save >= min_seconds:
+                save(self.model, folder, epoch + 1, float((logs or {}).get("loss", float("nan"))))
+                self.last_save = time.monotonic()
+
+        def on_train_end(self, logs=None):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return Checkpoint()
