@@ -4,11 +4,20 @@ Counted per training task, from what its candidate recorded: accelerator time (t
 accelerators) on GPU/TPU, wall-clock task seconds on CPU. The data, select and evaluate tasks
 are not counted (seconds, beside training's minutes to hours); the report shows them apart.
 
-Shares: before iteration t, what is left is split evenly over the candidates of the iterations
-left, `left / ((boosting_iterations - t) x candidates_per_iteration)`; a candidate that finishes
-early leaves its rest to the next iterations. The search stops when a share would be under
-`MIN_SHARE_SECONDS` or under twice the overhead a candidate task has shown beyond its training
-(building the model, caching logits, saving): such a candidate could barely train.
+Shares. The iterations before the last grow the ensemble on `search.budget_exploration` of
+the budget: before iteration t what is left of it is split evenly over the candidates of those
+iterations left, `(exploration x budget - used) / ((boosting_iterations - 1 - t) x
+candidates_per_iteration)`. The last iteration *finishes*: one candidate, the best tower so far,
+trains on from its weights with all that is left. Why: on data where a tower is still
+learning when its share ends (the quality suite's sets at minutes of budget), its error keeps
+falling steeply with training time, and towers trained for a sixth of the budget each lose to
+one trained for all of it; the tower that is finished has had most of the budget, and selection
+still returns the ensemble where that is better (ensemblers.returned_model). With one iteration
+its candidates share the whole budget. The first candidates get at least `MIN_SHARE_SECONDS`
+(when the budget has it) even if exploration's share is smaller. A search finishes early when an exploring share
+would be under `MIN_SHARE_SECONDS` or twice the overhead a candidate task has shown beyond its
+training (building the model, caching logits, saving), and stops after it finishes, or when even
+the finishing share would be that small.
 """
 
 from __future__ import annotations
@@ -37,22 +46,44 @@ def overhead_seconds(history: list[dict[str, Any]]) -> float:
                 for h in history for c in h["candidates"]), default=0.0)
 
 
-def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float | None, str]:
-    """(seconds each candidate of `iteration` may spend, "") or (None, why the search stops).
-    (None, "") when the search has no budget."""
+def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float | None, str, bool]:
+    """(seconds each candidate of `iteration` may spend, "", whether it finishes the search) or
+    (None, why the search stops, False). (None, "", False) when the search has no budget."""
     total = search.budget_seconds()
     if total is None:
-        return None, ""
+        return None, "", False
     used = used_seconds(history)
-    left = total - used
-    iterations_left = max(search.boosting_iterations - iteration, 1)
-    each = left / (iterations_left * search.candidates_per_iteration)
     floor = max(MIN_SHARE_SECONDS, 2.0 * overhead_seconds(history))
+    if history and any(c.get("move") == FINISH for c in history[-1]["candidates"]):
+        return None, f"budget: {used:.0f} s of {total:.0f} s used; the best tower was trained on with the rest", False
+    iterations = search.boosting_iterations
+    if iterations > 1 and iteration < iterations - 1:
+        each = (search.budget_exploration * total - used) / (
+            (iterations - 1 - iteration) * search.candidates_per_iteration)
+        if each >= floor:
+            return each, "", False
+    elif iterations == 1:
+        each = (total - used) / search.candidates_per_iteration
+        if each >= floor:
+            return each, "", False
+        return None, _too_small(used, total, each, floor), False
+    if not history:
+        # Nothing trained yet to finish: the first candidates get the least a candidate needs.
+        each = min(floor, total / search.candidates_per_iteration)
+        return each, "", False
+    each = total - used
     if each < floor:
-        return None, (f"budget: {used:.0f} s of {total:.0f} s used; the {max(left, 0):.0f} s left "
-                      f"give each candidate {max(each, 0):.1f} s, under the {floor:.1f} s a "
-                      f"candidate needs")
-    return each, ""
+        return None, _too_small(used, total, each, floor), False
+    return each, "", True
+
+
+# The move of the candidate that finishes a budgeted search (adanas.generators).
+FINISH = "continue"
+
+
+def _too_small(used: float, total: float, each: float, floor: float) -> str:
+    return (f"budget: {used:.0f} s of {total:.0f} s used; the {max(total - used, 0):.0f} s left "
+            f"give each candidate {max(each, 0):.1f} s, under the {floor:.1f} s a candidate needs")
 
 
 def summary(total_seconds: float | None, history: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -444,11 +444,16 @@ class SearchConfig:
     budget: Float | Int | Str | None = Field(
         None, description="the whole search's training budget: hours as a number (0.5), or a "
         "string with a unit ('150s', '20m', '1.5h'). Counted as the training tasks' wall-clock "
-        "time on CPU and as accelerator time (task time x accelerators) on GPU/TPU. Each "
-        "candidate trains for its share (what is left over the candidates of the iterations "
-        "left), sized from its measured speed, instead of training.train_epochs / "
-        "max_iteration_steps; the search stops when the share left is too small to train a "
-        "candidate. boosting_iterations stays the most it runs. null = off")
+        "time on CPU and as accelerator time (task time x accelerators) on GPU/TPU. The "
+        "iterations before the last share budget_exploration of it evenly over their "
+        "candidates; the last trains the best tower so far on, from its weights, with all that "
+        "is left (adanas.budget). Each candidate trains for its share, sized from its measured "
+        "speed, instead of training.train_epochs / max_iteration_steps. boosting_iterations "
+        "stays the most it runs. null = off")
+    budget_exploration: Float = Field(
+        0.3, description="with a budget and boosting_iterations > 1: the fraction of the budget "
+        "for the iterations that grow the ensemble; the rest goes to training the best tower "
+        "on, in the last iteration. In (0, 1)")
     early_stopping_margin: Float | None = Field(None, description="stop the search after an "
                                                 "iteration that lowered the objective by less "
                                                 "than this; null = never")
@@ -503,6 +508,8 @@ class SearchConfig:
             _check(seconds >= MIN_BUDGET_SECONDS, p + "budget",
                    f"must be at least {MIN_BUDGET_SECONDS:g} s (a candidate must have time to "
                    f"train), got {seconds:g} s")
+        _check(0.0 < self.budget_exploration < 1.0, p + "budget_exploration",
+               f"must be in (0, 1), got {self.budget_exploration}")
         _check(len(self.ensemble_strategies) >= 1 and
                len(set(self.ensemble_strategies)) == len(self.ensemble_strategies),
                p + "ensemble_strategies", "list one or more of grow, all, solo, each once")

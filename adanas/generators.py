@@ -2,6 +2,8 @@
 
 A candidate spec is a plain JSON-able dict (it crosses task boundaries as a KFP parameter):
     {"name", "family", "arch": {...}, "arch_str", "move", "iteration", "seed"}
+plus, for the candidate that finishes a budgeted search, "warm_from": the subnetwork of the
+previous ensemble whose weights it starts from.
 """
 
 from __future__ import annotations
@@ -98,6 +100,15 @@ def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | Non
     ]
 
 
+def finishing_spec(spec: dict[str, Any], seed: int, iteration: int) -> dict[str, Any]:
+    """The candidate that finishes a budgeted search (adanas.budget): the tower of `spec` (a
+    subnetwork the previous ensemble artifact carries), trained on from its weights."""
+    planned = ("budget_seconds", "params", "warm_from")    # what its own plan and training set
+    return {**{k: v for k, v in spec.items() if k not in planned}, "name": f"i{iteration}_c0",
+            "move": budget.FINISH, "iteration": iteration, "seed": candidate_seed(seed, iteration, 0),
+            "warm_from": spec["name"]}
+
+
 def spec_params(spec: dict[str, Any], image_shape, num_classes: int) -> int:
     """Trainable parameters of a spec's inference model (built, not trained: imports TensorFlow)."""
     model = models.build_model(spec, image_shape, num_classes, 0.0)
@@ -117,7 +128,9 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     It stops after `boosting_iterations`, when the last iteration lowered the objective by less
     than `early_stopping_margin`, when `budget` is spent (adanas.budget), or when no candidate
     fits `max_ensemble_params` in any ensemble the configured strategies (or caruana) would
-    form. With a budget each spec carries its share, `budget_seconds`.
+    form. With a budget each spec carries its share, `budget_seconds`, and the last iteration
+    (or an earlier one, once exploring shares would be too small) is one candidate that trains
+    the best subnetwork so far on (`finishing_spec`).
     """
     record = artifacts.ensemble_record(previous_dir)
     history, members = record["history"], record["members"]
@@ -128,10 +141,13 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
             and history[-1]["improvement"] < margin:
         return [], (f"early stop: iteration {history[-1]['iteration']} lowered the objective "
                     f"by {history[-1]['improvement']:.4g} < {margin}")
-    seconds, reason = budget.share(search, iteration, history)
+    seconds, reason, finishing = budget.share(search, iteration, history)
     if reason:
         return [], reason
-    specs = propose(search, seed, iteration, members[-1]["spec"] if members else None)
+    if finishing:
+        specs = [finishing_spec(record["best_single"]["spec"], seed, iteration)]
+    else:
+        specs = propose(search, seed, iteration, members[-1]["spec"] if members else None)
     if seconds is not None:
         specs = [dict(s, budget_seconds=round(seconds, 2)) for s in specs]
     if search.max_ensemble_params is None:

@@ -207,6 +207,29 @@ def with_teacher(student, teacher):
     return keras.Model(inputs, [main, *outs[1:]] if len(outs) > 1 else main, name=f"{student.name}_distilling")
 
 
+def warm_start(net, saved_model: str | os.PathLike) -> None:
+    """Copies the weights of a saved subnetwork (its inference model, adanas.artifacts) into
+    `net`, a freshly built training model of the same architecture. Layers pair in order, by
+    type and weight shapes; training-only layers the saved model lacks (NASNet's auxiliary
+    head) keep their initial weights."""
+    import keras
+    saved = keras.saving.load_model(saved_model, compile=False)
+    sources = [layer for layer in saved.layers if layer.weights]
+    pending = 0
+    for layer in (layer for layer in net.layers if layer.weights):
+        if pending == len(sources):
+            break
+        source = sources[pending]
+        if type(layer) is type(source) and [w.shape for w in layer.weights] == [w.shape for w in source.weights]:
+            layer.set_weights(source.get_weights())
+            pending += 1
+    if pending != len(sources):
+        layer = sources[pending]
+        raise ValueError(f"cannot start {net.name} from {saved_model}: its layer {layer.name} "
+                         f"({type(layer).__name__}, weights {[tuple(w.shape) for w in layer.weights]}) "
+                         f"has no counterpart in the model built from the spec")
+
+
 def read_teacher(previous_ensemble: str | os.PathLike | None, mode: str) -> artifacts.Sharded | None:
     """Cached teacher logits of every training example, per train shard, or None (first
     iteration / no KD)."""
@@ -320,6 +343,10 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     loss = subnetwork_loss(num_classes, cfg.label_smoothing, distilling, cfg.distillation_temperature, live)
     with dist.scope():
         model, trained = training_model()
+        if candidate.get("warm_from"):
+            # The candidate that finishes a budgeted search trains a subnetwork on (adanas.budget).
+            warm_start(model, artifacts.ensemble_model(previous_ensemble, candidate["warm_from"]))
+            log.info("[%s] starts from %s's weights", candidate["name"], candidate["warm_from"])
     outputs = len(model.outputs)
     batch = min(cfg.batch_size, n_train)
     backup = Path(out_dir) / "backup"

@@ -245,7 +245,9 @@ def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
 
 def run_single(cfg: Config, work: Path, ds: Data, budget: float, best_member: dict[str, Any]) -> dict[str, Any]:
     from adanas import train
-    spec = dict(best_member["spec"], name="single", budget_seconds=round(budget, 2))
+    # From scratch: the member may be the tower a budgeted search trained on from its weights.
+    spec = {k: v for k, v in best_member["spec"].items() if k != "warm_from"}
+    spec.update(name="single", budget_seconds=round(budget, 2))
     t0 = time.perf_counter()
     metrics = train.train_candidate(spec, cfg.training, ds.dir, work / "single")
     wall = time.perf_counter() - t0

@@ -28,38 +28,106 @@ def test_bad_budgets_fail_validation(value, message):
         config.from_dict(tiny_config_dict(budget=value))
 
 
-def _candidate(task, train, accel=0.0):
-    return {"task_seconds": task, "train_seconds": train, "accelerator_seconds": accel}
+def _candidate(task, train, accel=0.0, move="base"):
+    return {"task_seconds": task, "train_seconds": train, "accelerator_seconds": accel, "move": move}
 
 
-def test_shares_split_what_is_left_over_the_candidates_left():
-    s = config.from_dict(tiny_config_dict(budget="600s", boosting_iterations=3)).search
-    assert budget.share(s, 0, []) == (100.0, "")                      # 600 / (3 x 2)
+def test_exploring_iterations_share_their_fraction_and_the_last_finishes_with_the_rest():
+    s = config.from_dict(tiny_config_dict(budget="600s", boosting_iterations=3, budget_exploration=0.6)).search
+    assert budget.share(s, 0, []) == (90.0, "", False)                # 0.6 x 600 / (2 x 2)
     history = [{"candidates": [_candidate(100, 90), _candidate(80, 70)]}]
     assert budget.used_seconds(history) == 180
-    assert budget.share(s, 1, history) == (105.0, "")                 # (600 - 180) / (2 x 2)
+    assert budget.share(s, 1, history) == (90.0, "", False)           # (360 - 180) / (1 x 2)
     # On GPU/TPU the accelerator time counts, not the task's.
     gpu = [{"candidates": [_candidate(100, 90, accel=200), _candidate(80, 70)]}]
     assert budget.used_seconds(gpu) == 280
-    assert budget.share(s, 1, gpu) == (80.0, "")
+    assert budget.share(s, 1, gpu) == (40.0, "", False)
+    # The last iteration: one candidate, with all that is left.
+    history.append({"candidates": [_candidate(90, 80), _candidate(90, 80)]})
+    assert budget.share(s, 2, history) == (240.0, "", True)           # 600 - 360
+    # Once it finished, the search stops.
+    history.append({"candidates": [_candidate(240, 230, move="continue")]})
+    seconds, reason, _ = budget.share(s, 3, history)
+    assert seconds is None and reason == "budget: 600 s of 600 s used; the best tower was trained on with the rest"
+
+
+def test_a_search_finishes_early_when_exploring_shares_get_too_small():
+    s = config.from_dict(tiny_config_dict(budget="600s", boosting_iterations=4)).search   # exploration 0.3
+    history = [{"candidates": [_candidate(100, 70), _candidate(60, 50)]}]
+    # 180 - 160 s left to explore over 2 x 2 candidates: 5 s each, under twice the 30 s a
+    # candidate task spent outside training: iteration 1 finishes instead, with the rest.
+    assert budget.share(s, 1, history) == (440.0, "", True)
+    # The first candidates get at least the least a candidate needs (5 s), budget permitting.
+    tiny = config.from_dict(tiny_config_dict(budget="20s", boosting_iterations=3)).search
+    assert budget.share(tiny, 0, []) == (5.0, "", False)
+    # One iteration: its candidates share everything.
+    one = config.from_dict(tiny_config_dict(budget="600s", boosting_iterations=1)).search
+    assert budget.share(one, 0, []) == (300.0, "", False)
 
 
 def test_the_search_stops_when_a_share_is_too_small():
     s = config.from_dict(tiny_config_dict(budget="200s", boosting_iterations=3)).search
     history = [{"candidates": [_candidate(100, 80), _candidate(80, 70)]}]
-    # 20 s left over 2 candidates of the last iteration: 10 s each, under twice the 20 s a
-    # candidate task spent outside training.
-    seconds, reason = budget.share(s, 2, history)
+    # 20 s left for the last iteration, under twice the 20 s a candidate task spent outside
+    # training.
+    seconds, reason, _ = budget.share(s, 2, history)
     assert seconds is None
-    assert reason == ("budget: 180 s of 200 s used; the 20 s left give each candidate 10.0 s, "
+    assert reason == ("budget: 180 s of 200 s used; the 20 s left give each candidate 20.0 s, "
                       "under the 40.0 s a candidate needs")
-    assert budget.share(config.from_dict(tiny_config_dict()).search, 2, history) == (None, "")
+    assert budget.share(config.from_dict(tiny_config_dict()).search, 2, history) == (None, "", False)
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.5, -0.1])
+def test_bad_exploration_fractions_fail_validation(value):
+    with pytest.raises(ConfigError, match=re.escape("search.budget_exploration: must be in (0, 1)")):
+        config.from_dict(tiny_config_dict(budget="60s", budget_exploration=value))
 
 
 def test_plan_gives_each_spec_its_share(digits_dir):
     s = config.from_dict(tiny_config_dict(budget="60s", boosting_iterations=2)).search
     specs, reason = generators.plan(s, 0, 0, None, digits_dir)
-    assert reason == "" and [sp["budget_seconds"] for sp in specs] == [15.0, 15.0]
+    assert reason == "" and [sp["budget_seconds"] for sp in specs] == [9.0, 9.0]   # 0.3 x 60 / 2
+
+
+def test_the_finishing_candidate_is_the_best_tower_so_far_from_its_weights():
+    best = {"name": "i0_c1", "family": "cnn", "arch": {"num_layers": 2, "filters": 4}, "arch_str": "cnn(2@4)",
+            "move": "deeper", "iteration": 0, "seed": 10001, "budget_seconds": 9.0, "params": 500}
+    spec = generators.finishing_spec(best, seed=1, iteration=1)
+    assert spec == {"name": "i1_c0", "family": "cnn", "arch": {"num_layers": 2, "filters": 4},
+                    "arch_str": "cnn(2@4)", "move": "continue", "iteration": 1, "seed": 10100,
+                    "warm_from": "i0_c1"}
+
+
+@pytest.mark.parametrize("family, arch, shape", [
+    ("cnn", {"num_layers": 2, "filters": 4, "dropout": 0.2}, (8, 8, 1)),
+    # NASNet: drop path and the auxiliary head are in the training model only.
+    ("nasnet", {"cells_per_stack": 1, "penultimate_filters": 24, "use_aux_head": True,
+                "drop_path_keep_prob": 0.7}, (32, 32, 3)),
+])
+def test_warm_start_copies_a_saved_towers_weights_into_a_new_training_model(tmp_path, family, arch, shape):
+    import keras
+    import numpy as np
+
+    from adanas import models, train
+    spec = {"name": "t", "family": family, "arch": arch, "arch_str": "t", "seed": 0}
+    first = models.build_model(spec, shape, 10, 0.0)
+    rng = np.random.default_rng(0)
+    first.set_weights([rng.normal(size=w.shape).astype("float32") * 0.1 for w in first.get_weights()])
+    saved = train.servable(models.family_of_spec(spec), first)
+    saved.save(tmp_path / "model.keras")
+    x = rng.integers(0, 255, (4, *shape)).astype("float32")
+
+    second = models.build_model(spec, shape, 10, 0.0)
+    fresh = np.asarray(train.servable(models.family_of_spec(spec), second)(x))
+    train.warm_start(second, tmp_path / "model.keras")
+    expected = np.asarray(keras.saving.load_model(tmp_path / "model.keras")(x))
+    assert not np.allclose(fresh, expected)
+    np.testing.assert_allclose(np.asarray(train.servable(models.family_of_spec(spec), second)(x)),
+                               expected, rtol=1e-5, atol=1e-5)
+    other = models.build_model({**spec, "arch": {**arch, **({"filters": 8} if family == "cnn" else
+                                                           {"penultimate_filters": 48})}}, shape, 10, 0.0)
+    with pytest.raises(ValueError, match="has no counterpart in the model built from the spec"):
+        train.warm_start(other, tmp_path / "model.keras")
 
 
 @pytest.mark.slow
@@ -75,3 +143,9 @@ def test_a_budgeted_search_keeps_to_its_budget(tmp_path):
     trained = [c for h in history for c in h["candidates"]]
     assert trained and all(c["budget_seconds"] > 0 for c in trained)
     assert min(c["train_steps"] for c in trained) > cfg.training.max_iteration_steps
+    # 0.3 x 45 s explores (at least 5 s for each first candidate); then the best tower so far
+    # trains on from its weights with the rest, alone, and the search stops.
+    last = history[-1]["candidates"]
+    assert [c["move"] for c in last] == ["continue"] and len(history) < 3
+    assert last[0]["budget_seconds"] > 0.5 * 45.0
+    assert "the best tower was trained on with the rest" in report["stopped"]
