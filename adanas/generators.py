@@ -100,13 +100,16 @@ def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | Non
     ]
 
 
-def finishing_spec(spec: dict[str, Any], seed: int, iteration: int) -> dict[str, Any]:
-    """The candidate that finishes a budgeted search (adanas.budget): the tower of `spec` (a
-    subnetwork the previous ensemble artifact carries), trained on from its weights."""
-    planned = ("budget_seconds", "params", "warm_from")    # what its own plan and training set
+def finishing_spec(best: dict[str, Any], seed: int, iteration: int) -> dict[str, Any]:
+    """The candidate that finishes a budgeted search (adanas.budget): the subnetwork `best`
+    ({"spec", "metrics"}, one the previous ensemble artifact carries) trained on from its
+    weights, its steps sized by the pace that subnetwork kept ("step_seconds") instead of a probe."""
+    planned = ("budget_seconds", "params", "warm_from", "step_seconds")   # set by its own plan
+    spec = best["spec"]
+    pace = best.get("metrics", {}).get("step_seconds")
     return {**{k: v for k, v in spec.items() if k not in planned}, "name": f"i{iteration}_c0",
             "move": budget.FINISH, "iteration": iteration, "seed": candidate_seed(seed, iteration, 0),
-            "warm_from": spec["name"]}
+            "warm_from": spec["name"], **({"step_seconds": pace} if pace else {})}
 
 
 def spec_params(spec: dict[str, Any], image_shape, num_classes: int) -> int:
@@ -145,7 +148,7 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     if reason:
         return [], reason
     if finishing:
-        specs = [finishing_spec(record["best_single"]["spec"], seed, iteration)]
+        specs = [finishing_spec(record["best_single"], seed, iteration)]
     else:
         specs = propose(search, seed, iteration, members[-1]["spec"] if members else None)
     if seconds is not None:

@@ -379,12 +379,14 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
              steps_per_epoch, batch, dist.num_replicas_in_sync,
              f", distilling ({cfg.knowledge_distillation}, {cfg.distillation_teacher} teacher)"
              if distilling else "")
+    pace = Pace()
     t0 = time.perf_counter()
     history = trained.fit(ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps_per_epoch,
                           verbose=0, shuffle=False,
                         callbacks=fit_callbacks(candidate["name"], epochs, total_steps,
                                              getattr(model, "drop_path_schedule", None),
                                              backup, cfg.checkpoint_min_seconds)
+                        + [pace]
                         + ([Deadline(candidate["name"], deadline,
                                      plan["probe_step_seconds"] * steps_per_epoch > DEADLINE_EPOCH_SECONDS)]
                            if deadline else [])
@@ -418,6 +420,8 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "train_seconds": train_seconds,
         "train_steps": total_steps,
         "images_per_second": total_steps * batch / train_seconds,
+        # Seconds per step after the first epoch: what a longer training of it would keep to.
+        "step_seconds": pace.seconds_per_step() or train_seconds / max(total_steps, 1),
         "distilled": distilling,
         **({"budget_seconds": candidate["budget_seconds"]} if candidate.get("budget_seconds") else {}),
         # Compute accounting: the whole task, times the accelerators it held (0 on CPU).
@@ -476,13 +480,17 @@ def budget_plan(candidate, cfg: TrainingConfig, meta, backup: Path, task_start: 
         plan = json.loads(path.read_text())
         plan["deadline"] = task_start + plan["train_seconds"]
         return plan
-    step, trace = probe()
+    if candidate.get("step_seconds"):
+        # The finishing candidate: its tower's own pace over a whole training (adanas.budget).
+        step, trace, margin = float(candidate["step_seconds"]), 0.0, 1.0
+    else:
+        (step, trace), margin = probe(), STEP_MARGIN
     predicted = sum(meta["splits"][s] for s in ("validation", "test")) + (
         n_train if cfg.knowledge_distillation != "none" else 0)
     reserve = predicted / batch * step / 3 + SAVE_RESERVE_SECONDS
     spent = time.perf_counter() - task_start
     train_seconds = candidate["budget_seconds"] - reserve
-    steps = max(MIN_BUDGET_STEPS, int((train_seconds - spent - trace) / (step * STEP_MARGIN)))
+    steps = max(MIN_BUDGET_STEPS, int((train_seconds - spent - trace) / (step * margin)))
     full_epoch = max(1, n_train // batch)
     epochs = math.ceil(steps / full_epoch)
     plan = {"steps_per_epoch": max(1, steps // epochs), "epochs": epochs,
@@ -493,6 +501,28 @@ def budget_plan(candidate, cfg: TrainingConfig, meta, backup: Path, task_start: 
              "logits and saving", candidate["name"], candidate["budget_seconds"],
              plan["epochs"] * plan["steps_per_epoch"], epochs, plan["steps_per_epoch"], step, reserve)
     return {**plan, "deadline": task_start + train_seconds}
+
+
+def Pace():
+    """A callback that times training from the first epoch's end (the step function traced, the
+    input pipeline filled) to the last's, per step: checkpoints and progress lines included."""
+    import keras
+
+    class Timer(keras.callbacks.Callback):
+        ends: list[tuple[float, int]] = []
+
+        def on_train_begin(self, logs=None):
+            self.ends = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append((time.perf_counter(), int(self.model.optimizer.iterations.numpy())))
+
+        def seconds_per_step(self) -> float | None:
+            if len(self.ends) < 2 or self.ends[-1][1] == self.ends[0][1]:
+                return None
+            return (self.ends[-1][0] - self.ends[0][0]) / (self.ends[-1][1] - self.ends[0][1])
+
+    return Timer()
 
 
 def Deadline(name: str, deadline: float, per_batch: bool):

@@ -92,10 +92,10 @@ def test_plan_gives_each_spec_its_share(digits_dir):
 def test_the_finishing_candidate_is_the_best_tower_so_far_from_its_weights():
     best = {"name": "i0_c1", "family": "cnn", "arch": {"num_layers": 2, "filters": 4}, "arch_str": "cnn(2@4)",
             "move": "deeper", "iteration": 0, "seed": 10001, "budget_seconds": 9.0, "params": 500}
-    spec = generators.finishing_spec(best, seed=1, iteration=1)
+    spec = generators.finishing_spec({"spec": best, "metrics": {"step_seconds": 0.02}}, seed=1, iteration=1)
     assert spec == {"name": "i1_c0", "family": "cnn", "arch": {"num_layers": 2, "filters": 4},
                     "arch_str": "cnn(2@4)", "move": "continue", "iteration": 1, "seed": 10100,
-                    "warm_from": "i0_c1"}
+                    "warm_from": "i0_c1", "step_seconds": 0.02}
 
 
 @pytest.mark.parametrize("family, arch, shape", [
