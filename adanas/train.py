@@ -387,7 +387,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
                                              getattr(model, "drop_path_schedule", None),
                                              backup, cfg.checkpoint_min_seconds)
                         + [pace]
-                        + ([Deadline(candidate["name"], deadline,
+                        + ([Deadline(candidate["name"], deadline, task_start,
                                      plan["probe_step_seconds"] * steps_per_epoch > DEADLINE_EPOCH_SECONDS)]
                            if deadline else [])
                         + ([curves.callback(curves.log_dirs(tensorboard_dir, candidate["name"]), model,
@@ -525,7 +525,7 @@ def Pace():
     return Timer()
 
 
-def Deadline(name: str, deadline: float, per_batch: bool):
+def Deadline(name: str, deadline: float, task_start: float, per_batch: bool):
     """Stops training at `deadline` (time.perf_counter) when it runs slower than planned: at an
     epoch's end, or with `per_batch` (long epochs) at any step, which costs a device sync each."""
     import keras
@@ -533,7 +533,9 @@ def Deadline(name: str, deadline: float, per_batch: bool):
     class Stop(keras.callbacks.Callback):
         def _check(self):
             if time.perf_counter() > deadline and not self.model.stop_training:
-                log.warning("[%s] budget share reached: training stops before its planned steps", name)
+                log.warning("[%s] budget share reached %.1f s into the task: training stops before "
+                            "its planned steps (%d done)", name, time.perf_counter() - task_start,
+                            int(self.model.optimizer.iterations.numpy()))
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):

@@ -245,8 +245,9 @@ def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
 
 def run_single(cfg: Config, work: Path, ds: Data, budget: float, best_member: dict[str, Any]) -> dict[str, Any]:
     from adanas import train
-    # From scratch: the member may be the tower a budgeted search trained on from its weights.
-    spec = {k: v for k, v in best_member["spec"].items() if k != "warm_from"}
+    # From scratch, its steps sized by the library's probe: the member may be the tower a
+    # budgeted search trained on from its weights, at its measured pace.
+    spec = {k: v for k, v in best_member["spec"].items() if k not in ("warm_from", "step_seconds")}
     spec.update(name="single", budget_seconds=round(budget, 2))
     t0 = time.perf_counter()
     metrics = train.train_candidate(spec, cfg.training, ds.dir, work / "single")
