@@ -421,7 +421,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "train_steps": total_steps,
         "images_per_second": total_steps * batch / train_seconds,
         # Seconds per step after the first epoch: what a longer training of it would keep to.
-        "step_seconds": pace.seconds_per_step() or train_seconds / max(total_steps, 1),
+        **({"step_seconds": pace.seconds_per_step()} if pace.seconds_per_step() else {}),
         "distilled": distilling,
         **({"budget_seconds": candidate["budget_seconds"]} if candidate.get("budget_seconds") else {}),
         # Compute accounting: the whole task, times the accelerators it held (0 on CPU).
@@ -448,6 +448,8 @@ STEP_MARGIN = 1.1
 # A pace measured over a short training runs a little fast for a long one (measured: the
 # finishing candidate of a 110 s search on 32x32 images reached its deadline short of its plan).
 PACE_MARGIN = 1.05
+# The fewest steps after the first epoch a pace is taken from; else the finishing candidate probes.
+MIN_PACE_STEPS = 50
 
 
 def _probe_step_seconds(training_model, stream, candidate, cfg, num_classes, dist, loss) -> tuple[float, float]:
@@ -521,7 +523,9 @@ def Pace():
             self.ends.append((time.perf_counter(), int(self.model.optimizer.iterations.numpy())))
 
         def seconds_per_step(self) -> float | None:
-            if len(self.ends) < 2 or self.ends[-1][1] == self.ends[0][1]:
+            """None when too few steps ran after the first epoch to say (the first steps'
+            tracing would swamp a pace taken over the whole training)."""
+            if len(self.ends) < 2 or self.ends[-1][1] - self.ends[0][1] < MIN_PACE_STEPS:
                 return None
             return (self.ends[-1][0] - self.ends[0][0]) / (self.ends[-1][1] - self.ends[0][1])
 

@@ -149,3 +149,28 @@ def test_a_budgeted_search_keeps_to_its_budget(tmp_path):
     assert [c["move"] for c in last] == ["continue"] and len(history) < 3
     assert last[0]["budget_seconds"] > 0.5 * 45.0
     assert "the best tower was trained on with the rest" in report["stopped"]
+
+
+def test_a_pace_is_recorded_only_when_enough_steps_ran_after_the_first_epoch(monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from adanas import train
+    clock, steps = [0.0], [0]
+    monkeypatch.setattr(train.time, "perf_counter", lambda: clock[0])
+    timer = train.Pace()
+    timer.set_model(SimpleNamespace(optimizer=SimpleNamespace(
+        iterations=SimpleNamespace(numpy=lambda: np.int64(steps[0])))))
+    timer.on_train_begin()
+
+    def epoch(seconds, n):
+        clock[0] += seconds
+        steps[0] += n
+        timer.on_epoch_end(0)
+
+    epoch(3.0, 10)                # the first epoch: tracing and filling the input pipeline
+    epoch(1.0, 10)
+    assert timer.seconds_per_step() is None           # 10 steps after the first epoch: too few
+    epoch(4.0, train.MIN_PACE_STEPS)
+    assert timer.seconds_per_step() == pytest.approx(5.0 / (10 + train.MIN_PACE_STEPS))
