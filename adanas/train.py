@@ -407,6 +407,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         split: inputs.predict_and_score(inference, dataset_dir, split, meta, scores[split])
         for split in splits})
     device, count = accelerators()
+    step_seconds = pace.seconds_per_step()
     task_seconds = time.perf_counter() - task_start
     metrics_out = {
         "params": count_params(inference),
@@ -421,7 +422,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "train_steps": total_steps,
         "images_per_second": total_steps * batch / train_seconds,
         # Seconds per step after the first epoch: what a longer training of it would keep to.
-        **({"step_seconds": pace.seconds_per_step()} if pace.seconds_per_step() else {}),
+        **({"step_seconds": step_seconds} if step_seconds else {}),
         "distilled": distilling,
         **({"budget_seconds": candidate["budget_seconds"]} if candidate.get("budget_seconds") else {}),
         # Compute accounting: the whole task, times the accelerators it held (0 on CPU).
