@@ -14,10 +14,10 @@ falling steeply with training time, and towers trained for a sixth of the budget
 one trained for all of it; the tower that is finished has had most of the budget, and selection
 still returns the ensemble where that is better (ensemblers.returned_model). With one iteration
 its candidates share the whole budget. The first candidates get at least `MIN_SHARE_SECONDS`
-(when the budget has it) even if exploration's share is smaller. A search finishes early when an exploring share
-would be under `MIN_SHARE_SECONDS` or twice the overhead a candidate task has shown beyond its
-training (building the model, caching logits, saving), and stops after it finishes, or when even
-the finishing share would be that small.
+(when the budget has it) even if exploration's share is smaller. A search finishes early when
+an exploring share would be under `MIN_SHARE_SECONDS` or twice the overhead a candidate task has
+shown beyond its training (building the model, caching logits, saving), and stops after it
+finishes, or when even the finishing share would be that small.
 """
 
 from __future__ import annotations

@@ -114,12 +114,15 @@ def fit_callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir
                      logs.get("loss", float("nan")), acc, time.perf_counter() - self.t0)
 
     class DropPathSchedule(keras.callbacks.Callback):
-        # From the optimizer's step count, so restored runs carry on where they were.
-        def on_train_begin(self, logs=None):
+        def _sync(self):
+            # From the optimizer's step count, so restored runs carry on where they were.
             schedule.progress.assign(int(self.model.optimizer.iterations.numpy()) / total_steps)
 
+        def on_train_begin(self, logs=None):
+            self._sync()
+
         def on_train_batch_end(self, batch, logs=None):
-            schedule.progress.assign(int(self.model.optimizer.iterations.numpy()) / total_steps)
+            self._sync()
 
     # A per-batch hook only where needed: Keras syncs with the device for each one.
     return [checkpoints.callback(backup_dir, checkpoint_min_seconds), Progress(),
@@ -515,10 +518,8 @@ def Pace():
     import keras
 
     class Timer(keras.callbacks.Callback):
-        ends: list[tuple[float, int]] = []
-
         def on_train_begin(self, logs=None):
-            self.ends = []
+            self.ends: list[tuple[float, int]] = []   # (time, steps done) at each epoch's end
 
         def on_epoch_end(self, epoch, logs=None):
             self.ends.append((time.perf_counter(), int(self.model.optimizer.iterations.numpy())))
