@@ -1,7 +1,8 @@
 """Per-epoch training checkpoints that a killed task resumes from exactly.
 
 A checkpoint of epoch N is two files in the task's backup folder: `epoch-N.state.npz` (the
-random-number state of the model's dropout and drop path, and the epoch's training loss),
+random-number state of the model's dropout and drop path, the epoch's training loss, and any
+values the training asks to keep, such as a budgeted schedule's progress),
 written first, then `epoch-N.weights.h5` (model and optimizer variables), which appears by one
 atomic rename and so marks the checkpoint complete. A kill at any instant leaves the last
 complete epoch to resume from. keras.callbacks.BackupAndRestore, used before, rewrites its
@@ -45,13 +46,16 @@ def _seed_states(model) -> list:
     return [v for v in model.variables if id(v) not in weights]
 
 
-def save(model, folder: str | os.PathLike, epoch: int, loss: float) -> None:
-    """Checkpoints `model` (compiled, trained `epoch` epochs) into `folder`; older ones go."""
+def save(model, folder: str | os.PathLike, epoch: int, loss: float,
+         extra: dict[str, float] | None = None) -> None:
+    """Checkpoints `model` (compiled, trained `epoch` epochs) into `folder`, with the `extra`
+    values (read back by `saved_extra`); older ones go."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     seeds = {f"seed_{i}": np.asarray(v.numpy()) for i, v in enumerate(_seed_states(model))}
+    kept = {f"extra_{k}": np.float64(v) for k, v in (extra or {}).items()}
     partial = folder / "partial.state.npz"
-    np.savez(partial, loss=np.float64(loss), **seeds)
+    np.savez(partial, loss=np.float64(loss), **seeds, **kept)
     os.replace(partial, _state(folder, epoch))
     partial = folder / "partial.weights.h5"        # Keras wants the .weights.h5 suffix
     model.save_weights(partial, overwrite=True)
@@ -74,17 +78,28 @@ def restore(model, folder: str | os.PathLike) -> tuple[int, float | None]:
     model.load_weights(_weights(folder, epoch))
     states = _seed_states(model)
     with np.load(_state(folder, epoch)) as saved:
-        if sum(k.startswith("seed_") for k in saved.files) != len(states):
+        seeds = sum(k.startswith("seed_") for k in saved.files)
+        if seeds != len(states):
             raise ValueError(f"checkpoint {_state(folder, epoch)} does not belong to this model: "
-                             f"{len(saved.files) - 1} random states saved, the model has {len(states)}")
+                             f"{seeds} random states saved, the model has {len(states)}")
         for i, v in enumerate(states):
             v.assign(saved[f"seed_{i}"])
         return epoch, float(saved["loss"])
 
 
-def callback(folder: str | os.PathLike, min_seconds: float = 0.0):
+def saved_extra(folder: str | os.PathLike) -> dict[str, float]:
+    """The `extra` values of the newest complete checkpoint in `folder` ({} without one)."""
+    epoch = latest(folder)
+    if not epoch:
+        return {}
+    with np.load(_state(Path(folder), epoch)) as saved:
+        return {k.removeprefix("extra_"): float(saved[k]) for k in saved.files if k.startswith("extra_")}
+
+
+def callback(folder: str | os.PathLike, min_seconds: float = 0.0, extra=None):
     """A Keras callback that checkpoints at each epoch's end (skipping an epoch while the last
-    save is under `min_seconds` old) and removes the folder once training ends."""
+    save is under `min_seconds` old), with the values `extra()` returns, and removes the folder
+    once training ends."""
     import keras
 
     class Checkpoint(keras.callbacks.Callback):
@@ -93,7 +108,8 @@ def callback(folder: str | os.PathLike, min_seconds: float = 0.0):
 
         def on_epoch_end(self, epoch, logs=None):
             if time.monotonic() - self.last_save >= min_seconds:
-                save(self.model, folder, epoch + 1, float((logs or {}).get("loss", float("nan"))))
+                save(self.model, folder, epoch + 1, float((logs or {}).get("loss", float("nan"))),
+                     extra() if extra else None)
                 self.last_save = time.monotonic()
 
         def on_train_end(self, logs=None):

@@ -447,11 +447,12 @@ class SearchConfig:
         "time on CPU and as accelerator time (task time x accelerators) on GPU/TPU. The "
         "iterations before the last share budget_exploration of it evenly over their "
         "candidates; the last trains the best tower so far on, from its weights, with all that "
-        "is left (adanas.budget). Each candidate trains for its share, sized from its measured "
-        "speed, instead of training.train_epochs / max_iteration_steps. boosting_iterations "
+        "is left (adanas.budget). Each candidate trains until its share is spent, its learning "
+        "rate following the share's elapsed time (adanas.timed), instead of "
+        "training.train_epochs / max_iteration_steps. boosting_iterations "
         "stays the most it runs. null = off")
     budget_exploration: Float = Field(
-        0.3, description="with a budget and boosting_iterations > 1: the fraction of the budget "
+        0.2, description="with a budget and boosting_iterations > 1: the fraction of the budget "
         "for the iterations that grow the ensemble; the rest goes to training the best tower "
         "on, in the last iteration. In (0, 1)")
     early_stopping_margin: Float | None = Field(None, description="stop the search after an "

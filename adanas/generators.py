@@ -103,13 +103,12 @@ def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | Non
 def finishing_spec(best: dict[str, Any], seed: int, iteration: int) -> dict[str, Any]:
     """The candidate that finishes a budgeted search (adanas.budget): the subnetwork `best`
     ({"spec", "metrics"}, one the previous ensemble artifact carries) trained on from its
-    weights, its steps sized by the pace that subnetwork kept ("step_seconds") instead of a probe."""
-    planned = ("budget_seconds", "params", "warm_from", "step_seconds")   # set by its own plan
+    weights."""
+    planned = ("budget_seconds", "params", "warm_from")   # set for this candidate by plan()
     spec = best["spec"]
-    pace = best.get("metrics", {}).get("step_seconds")
     return {**{k: v for k, v in spec.items() if k not in planned}, "name": f"i{iteration}_c0",
             "move": budget.FINISH, "iteration": iteration, "seed": candidate_seed(seed, iteration, 0),
-            "warm_from": spec["name"], **({"step_seconds": pace} if pace else {})}
+            "warm_from": spec["name"]}
 
 
 def spec_params(spec: dict[str, Any], image_shape, num_classes: int) -> int:

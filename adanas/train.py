@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from adanas import artifacts, checkpoints, curves, metrics, models
+from adanas import artifacts, checkpoints, curves, metrics, models, timed
 from adanas.config import TrainingConfig
 from adanas.ensemble_model import combined_model
 
@@ -47,9 +47,11 @@ def learning_rate(cfg: TrainingConfig, total_steps: int):
     return keras.optimizers.schedules.CosineDecay(cfg.initial_learning_rate, total_steps, alpha=0.0)
 
 
-def make_optimizer(cfg: TrainingConfig, total_steps: int):
+def make_optimizer(cfg: TrainingConfig, total_steps: int | None, schedule=None):
+    """The configured optimizer, its learning rate `schedule` or else the step schedule
+    `learning_rate` over `total_steps`."""
     import keras
-    lr = learning_rate(cfg, total_steps)
+    lr = schedule if schedule is not None else learning_rate(cfg, total_steps)
     clip = {"global_clipnorm": cfg.clip_gradients} if cfg.clip_gradients > 0 else {}
     if cfg.optimizer == "momentum":
         return keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=cfg.use_nesterov, **clip)
@@ -94,10 +96,12 @@ def accuracy_metric(num_classes: int):
     return accuracy
 
 
-def fit_callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir: Path,
-               checkpoint_min_seconds: float = 0.0):
-    """Progress lines (parallel tasks interleave), the drop path burn-in, and a checkpoint each
-    epoch so a retried task (a preempted node) resumes instead of starting over."""
+def fit_callbacks(name: str, epochs: int | None, total_steps: int | None, schedule, backup_dir: Path,
+                  checkpoint_min_seconds: float = 0.0, keep=None):
+    """Progress lines (parallel tasks interleave), the drop path burn-in over `total_steps`
+    (`schedule`; a budgeted training ramps it by time instead, adanas.timed), and a checkpoint
+    each epoch, with the values `keep()` returns, so a retried task (a preempted node) resumes
+    instead of starting over. `epochs`/`total_steps` None: training ends by the clock."""
     import keras
 
     class Progress(keras.callbacks.Callback):
@@ -105,13 +109,15 @@ def fit_callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir
             self.t0 = time.perf_counter()
             done = int(self.model.optimizer.iterations.numpy())
             if done:
-                log.info("[%s] resumed from a checkpoint after %d of %d steps", name, done, total_steps)
+                log.info("[%s] resumed from a checkpoint after %d%s steps", name, done,
+                         f" of {total_steps}" if total_steps else "")
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             acc = next((v for k, v in logs.items() if k.endswith("accuracy")), float("nan"))
-            log.info("[%s] epoch %d/%d  loss %.4f  accuracy %.4f  %.1fs", name, epoch + 1, epochs,
-                     logs.get("loss", float("nan")), acc, time.perf_counter() - self.t0)
+            log.info("[%s] epoch %d%s  loss %.4f  accuracy %.4f  %.1fs", name, epoch + 1,
+                     f"/{epochs}" if epochs else "", logs.get("loss", float("nan")), acc,
+                     time.perf_counter() - self.t0)
 
     class DropPathSchedule(keras.callbacks.Callback):
         def _sync(self):
@@ -125,12 +131,12 @@ def fit_callbacks(name: str, epochs: int, total_steps: int, schedule, backup_dir
             self._sync()
 
     # A per-batch hook only where needed: Keras syncs with the device for each one.
-    return [checkpoints.callback(backup_dir, checkpoint_min_seconds), Progress(),
+    return [checkpoints.callback(backup_dir, checkpoint_min_seconds, keep), Progress(),
             *([DropPathSchedule()] if schedule is not None else [])]
 
 
 def compile_for_training(trained, spec: dict[str, Any], num_classes: int, cfg: TrainingConfig,
-                         total_steps: int, dist, main_loss) -> None:
+                         total_steps: int | None, dist, main_loss, schedule=None) -> None:
     """Compiles the training model: `main_loss` on the logits and, with an auxiliary head
     (nasnet), the plain label loss on it, weighted as the architecture says."""
     if len(trained.outputs) == 1:
@@ -141,7 +147,7 @@ def compile_for_training(trained, spec: dict[str, Any], num_classes: int, cfg: T
         loss = [main_loss, subnetwork_loss(num_classes, cfg.label_smoothing, False, 1.0)]
         loss_weights, tracked = [1.0, aux_weight], [[accuracy_metric(num_classes)], []]
     with dist.scope():
-        trained.compile(optimizer=make_optimizer(cfg, total_steps), loss=loss,
+        trained.compile(optimizer=make_optimizer(cfg, total_steps, schedule), loss=loss,
                         loss_weights=loss_weights, metrics=tracked, jit_compile=cfg.use_xla)
 
 
@@ -353,14 +359,19 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     outputs = len(model.outputs)
     batch = min(cfg.batch_size, n_train)
     backup = Path(out_dir) / "backup"
-    deadline = None
+    drop_path = getattr(model, "drop_path_schedule", None)
+    share = None
     if candidate.get("budget_seconds"):
-        # Its share of search.budget: as many steps as fit, measured on this task's device.
-        plan = budget_plan(candidate, cfg, meta, backup, task_start, n_train, batch,
-                           lambda: _probe_step_seconds(training_model, stream, candidate, cfg,
-                                                       num_classes, dist, loss))
-        steps_per_epoch, epochs, deadline = plan["steps_per_epoch"], plan["epochs"], plan["deadline"]
-        keras.utils.set_random_seed(candidate["seed"])
+        # Its share of search.budget: it trains until the share is spent (adanas.timed).
+        steps_per_epoch, epochs = max(1, n_train // batch), timed.EPOCH_BOUND
+        predicted = sum(meta["splits"][s] for s in ("validation", "test")) + (
+            n_train if cfg.knowledge_distillation != "none" else 0)
+        share = timed.Share(task_start, candidate["budget_seconds"], predicted, batch,
+                            checkpoints.saved_extra(backup).get("progress", 0.0))
+        with dist.scope():
+            progress = timed.progress_variable()
+        schedule = timed.learning_rate(cfg.initial_learning_rate, cfg.warmup_steps,
+                                       cfg.learning_rate_schedule == "cosine", progress)
     else:
         steps_per_epoch = max(1, n_train // batch)
         if cfg.max_iteration_steps:
@@ -368,35 +379,37 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
             epochs = math.ceil(cfg.max_iteration_steps / steps_per_epoch)
         else:
             epochs = cfg.train_epochs
-    total_steps = epochs * steps_per_epoch
+        schedule = None
+    total_steps = None if share else epochs * steps_per_epoch
 
-    compile_for_training(trained, candidate, num_classes, cfg, total_steps, dist, loss)
+    compile_for_training(trained, candidate, num_classes, cfg, total_steps, dist, loss, schedule)
     # A rerun of a task that was killed resumes from its checkpoint (adanas.checkpoints): its
     # input stream then skips what the finished epochs consumed, so the resumed training sees
     # the very batches, and draws the very dropout masks, an unbroken one would have.
     with dist.scope():
         done, checkpoint_loss = checkpoints.restore(trained, backup)
     ds = stream(candidate["seed"], skip=done * steps_per_epoch * batch)
-    log.info("[%s] training %s: %d params, %d epochs x %d steps of %d on %d replica(s)%s",
-             candidate["name"], candidate["arch_str"], count_params(model), epochs,
+    log.info("[%s] training %s: %d params, %s x %d steps of %d on %d replica(s)%s",
+             candidate["name"], candidate["arch_str"], count_params(model),
+             f"{candidate['budget_seconds']:g} s of epochs" if share else f"{epochs} epochs",
              steps_per_epoch, batch, dist.num_replicas_in_sync,
              f", distilling ({cfg.knowledge_distillation}, {cfg.distillation_teacher} teacher)"
              if distilling else "")
-    pace = Pace()
+    clock = [timed.callback(candidate["name"], share, progress, drop_path)] if share else []
+    keep = (lambda: {"progress": float(progress.numpy())}) if share else None
+    steps_before = int(trained.optimizer.iterations.numpy())
     t0 = time.perf_counter()
     history = trained.fit(ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps_per_epoch,
                           verbose=0, shuffle=False,
-                        callbacks=fit_callbacks(candidate["name"], epochs, total_steps,
-                                             getattr(model, "drop_path_schedule", None),
-                                             backup, cfg.checkpoint_min_seconds)
-                        + [pace]
-                        + ([Deadline(candidate["name"], deadline, task_start,
-                                     plan["probe_step_seconds"] * steps_per_epoch > DEADLINE_EPOCH_SECONDS)]
-                           if deadline else [])
-                        + ([curves.callback(curves.log_dirs(tensorboard_dir, candidate["name"]), model,
-                                            lambda m: score_split(m, dataset_dir, "validation", meta))]
-                           if cfg.tensorboard else []))
+                          callbacks=fit_callbacks(candidate["name"], None if share else epochs, total_steps,
+                                                  None if share else drop_path,
+                                                  backup, cfg.checkpoint_min_seconds, keep)
+                          + clock
+                          + ([curves.callback(curves.log_dirs(tensorboard_dir, candidate["name"]), model,
+                                              lambda m: score_split(m, dataset_dir, "validation", meta))]
+                             if cfg.tensorboard else []))
     train_seconds = time.perf_counter() - t0
+    steps_done = int(trained.optimizer.iterations.numpy())
     # (A task killed after its last checkpoint, before it wrote its outputs, trains no epoch.)
     final_loss = float(history.history["loss"][-1]) if history.epoch else checkpoint_loss
     if not math.isfinite(final_loss):
@@ -410,7 +423,6 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         split: inputs.predict_and_score(inference, dataset_dir, split, meta, scores[split])
         for split in splits})
     device, count = accelerators()
-    step_seconds = pace.seconds_per_step()
     task_seconds = time.perf_counter() - task_start
     metrics_out = {
         "params": count_params(inference),
@@ -418,14 +430,12 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "validation_loss": scores["validation"].loss,
         "validation_error": scores["validation"].error,
         # Planned and done (a resumed task counts the epochs of its earlier attempts too).
-        "epochs": epochs,
+        "epochs": history.epoch[-1] + 1 if share and history.epoch else (done if share else epochs),
         "epochs_done": history.epoch[-1] + 1 if history.epoch else done,
         "test_error": scores["test"].error,
         "train_seconds": train_seconds,
-        "train_steps": total_steps,
-        "images_per_second": total_steps * batch / train_seconds,
-        # Seconds per step after the first epoch: what a longer training of it would keep to.
-        **({"step_seconds": step_seconds} if step_seconds else {}),
+        "train_steps": steps_done,
+        "images_per_second": (steps_done - steps_before) * batch / train_seconds,
         "distilled": distilling,
         **({"budget_seconds": candidate["budget_seconds"]} if candidate.get("budget_seconds") else {}),
         # Compute accounting: the whole task, times the accelerators it held (0 on CPU).
@@ -438,125 +448,6 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     log.info("[%s] done in %.1fs: validation error %.4f, test error %.4f", candidate["name"],
              train_seconds, metrics_out["validation_error"], metrics_out["test_error"])
     return metrics_out
-
-
-# --- training for a share of search.budget --------------------------------------------------------
-
-# Probe steps: the first ones trace the step function, the next ones are timed.
-PROBE_TRACE_STEPS, PROBE_TIMED_STEPS = 2, 20
-# What a candidate task spends after training, beyond predicting its logits: saving the model.
-SAVE_RESERVE_SECONDS = 2.0
-MIN_BUDGET_STEPS = 10
-# Real steps run a little slower than the probe's (epoch ends: checkpoints, progress lines).
-STEP_MARGIN = 1.1
-# A pace measured over a short training runs a little fast for a long one (measured: the
-# finishing candidate of a 110 s search on 32x32 images reached its deadline short of its plan).
-PACE_MARGIN = 1.05
-# The fewest steps after the first epoch a pace is taken from; else the finishing candidate probes.
-MIN_PACE_STEPS = 50
-
-
-def _probe_step_seconds(training_model, stream, candidate, cfg, num_classes, dist, loss) -> tuple[float, float]:
-    """(seconds per training step, seconds to the end of the first steps, which trace the step
-    function and fill the input pipeline) of a throwaway copy of the candidate, on a stream of
-    the same data, on this task's device; timed inside one fit, batch by batch."""
-    import keras
-
-    with dist.scope():
-        _, probe = training_model()
-    compile_for_training(probe, candidate, num_classes, cfg, 10_000, dist, loss)
-    ends: list[float] = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            ends.append(time.perf_counter())
-
-    t0 = time.perf_counter()
-    probe.fit(stream(candidate["seed"] + 1), epochs=1, verbose=0, shuffle=False,
-              callbacks=[Clock()], steps_per_epoch=PROBE_TRACE_STEPS + PROBE_TIMED_STEPS)
-    first = ends[PROBE_TRACE_STEPS - 1]
-    return (ends[-1] - first) / PROBE_TIMED_STEPS, first - t0
-
-
-def budget_plan(candidate, cfg: TrainingConfig, meta, backup: Path, task_start: float, n_train: int,
-                batch: int, probe) -> dict[str, Any]:
-    """Steps and epochs that fit the candidate's `budget_seconds`: its share minus what the task
-    has spent, the real training's tracing, its logits (forward passes, ~1/3 of a step per
-    image) and the save, divided by the probed step time. Kept in the backup folder, so that
-    a resumed task keeps its schedule. `deadline` (perf_counter) stops training if it runs slow."""
-    path = backup / "budget_plan.json"
-    if path.exists():
-        plan = json.loads(path.read_text())
-        plan["deadline"] = task_start + plan["train_seconds"]
-        return plan
-    if candidate.get("step_seconds"):
-        # The finishing candidate: its tower's own pace over a whole training (adanas.budget).
-        step, trace, margin = float(candidate["step_seconds"]), 0.0, PACE_MARGIN
-    else:
-        (step, trace), margin = probe(), STEP_MARGIN
-    predicted = sum(meta["splits"][s] for s in ("validation", "test")) + (
-        n_train if cfg.knowledge_distillation != "none" else 0)
-    reserve = predicted / batch * step / 3 + SAVE_RESERVE_SECONDS
-    spent = time.perf_counter() - task_start
-    train_seconds = candidate["budget_seconds"] - reserve
-    steps = max(MIN_BUDGET_STEPS, int((train_seconds - spent - trace) / (step * margin)))
-    full_epoch = max(1, n_train // batch)
-    epochs = math.ceil(steps / full_epoch)
-    plan = {"steps_per_epoch": max(1, steps // epochs), "epochs": epochs,
-            "probe_step_seconds": step, "train_seconds": train_seconds}
-    backup.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(plan))
-    log.info("[%s] budget %.1f s: %d steps (%d epochs x %d) at %.3f s/step, %.1f s kept for "
-             "logits and saving", candidate["name"], candidate["budget_seconds"],
-             plan["epochs"] * plan["steps_per_epoch"], epochs, plan["steps_per_epoch"], step, reserve)
-    return {**plan, "deadline": task_start + train_seconds}
-
-
-def Pace():
-    """A callback that times training from the first epoch's end (the step function traced, the
-    input pipeline filled) to the last's, per step: checkpoints and progress lines included."""
-    import keras
-
-    class Timer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.ends: list[tuple[float, int]] = []   # (time, steps done) at each epoch's end
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.ends.append((time.perf_counter(), int(self.model.optimizer.iterations.numpy())))
-
-        def seconds_per_step(self) -> float | None:
-            """None when too few steps ran after the first epoch to say (the first steps'
-            tracing would swamp a pace taken over the whole training)."""
-            if len(self.ends) < 2 or self.ends[-1][1] - self.ends[0][1] < MIN_PACE_STEPS:
-                return None
-            return (self.ends[-1][0] - self.ends[0][0]) / (self.ends[-1][1] - self.ends[0][1])
-
-    return Timer()
-
-
-def Deadline(name: str, deadline: float, task_start: float, per_batch: bool):
-    """Stops training at `deadline` (time.perf_counter) when it runs slower than planned: at an
-    epoch's end, or with `per_batch` (long epochs) at any step, which costs a device sync each."""
-    import keras
-
-    class Stop(keras.callbacks.Callback):
-        def _check(self):
-            if time.perf_counter() > deadline and not self.model.stop_training:
-                log.warning("[%s] budget share reached %.1f s into the task: training stops before "
-                            "its planned steps (%d done)", name, time.perf_counter() - task_start,
-                            int(self.model.optimizer.iterations.numpy()))
-                self.model.stop_training = True
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._check()
-
-    if per_batch:
-        Stop.on_train_batch_end = lambda self, batch, logs=None: self._check()
-    return Stop()
-
-
-# Epochs longer than this are cut mid-epoch when a budgeted training runs out of time.
-DEADLINE_EPOCH_SECONDS = 20.0
 
 
 class MissingAcceleratorError(RuntimeError):

@@ -20,8 +20,8 @@ Systems (each gets B seconds of wall-clock time per set and seed):
              could make without touching test), retrained from scratch with
              `adanas.train.train_candidate` and a budget of B seconds for its task (the same
              recipe: momentum, cosine decay over the whole run, label smoothing, weight decay,
-             augmentation; the library sizes its steps from a timed probe so that the cosine
-             schedule completes and stops it at the deadline if it runs slow).
+             augmentation; the library's budgeted training: it trains until its B is spent, less
+             its logits and save, its cosine schedule driven by the elapsed fraction of B).
   hyperband  KerasTuner Hyperband over a comparable CNN space: 1-4 conv-BN-ReLU blocks (a 2x2
              max-pool after every second one, as AdaNAS's towers), 8-64 filters, global average
              pooling, a dense head of 0/32/64/128 units, dropout 0-0.5, Adam learning rate
@@ -245,9 +245,9 @@ def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
 
 def run_single(cfg: Config, work: Path, ds: Data, budget: float, best_member: dict[str, Any]) -> dict[str, Any]:
     from adanas import train
-    # From scratch, its steps sized by the library's probe: the member may be the tower a
-    # budgeted search trained on from its weights, at its measured pace.
-    spec = {k: v for k, v in best_member["spec"].items() if k not in ("warm_from", "step_seconds")}
+    # From scratch, for B by the clock (adanas.timed): the member may be the tower a budgeted
+    # search trained on from its weights.
+    spec = {k: v for k, v in best_member["spec"].items() if k != "warm_from"}
     spec.update(name="single", budget_seconds=round(budget, 2))
     t0 = time.perf_counter()
     metrics = train.train_candidate(spec, cfg.training, ds.dir, work / "single")

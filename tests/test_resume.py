@@ -63,7 +63,7 @@ def test_checkpoints_are_at_most_as_frequent_as_configured(tmp_path, monkeypatch
     clock = [100.0]
     monkeypatch.setattr(checkpoints.time, "monotonic", lambda: clock[0])
     saved = []
-    monkeypatch.setattr(checkpoints, "save", lambda model, folder, epoch, loss: saved.append(epoch))
+    monkeypatch.setattr(checkpoints, "save", lambda model, folder, epoch, loss, extra: saved.append(epoch))
     backup = train.fit_callbacks("c", 10, 100, None, tmp_path / "backup", checkpoint_min_seconds=10)[0]
     backup.on_train_begin()
     for epoch, seconds in enumerate([3, 3, 3, 3, 12, 1]):  # time spent in each epoch
