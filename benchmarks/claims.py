@@ -6,15 +6,22 @@ background, written as an image folder and read back through the `folder` loader
 cnn(5@12), big tower cnn(5@21)). A genuine CIFAR-10 copy is not available on these machines
 (no network), so tfds cifar10 is not used here.
 
-Arms (all in-process searches with `adanas.search.run_search`, same library as the pipeline):
+Regimes: 8 epochs per candidate on both sets (towers still learning), and 40 epochs on the 8x8
+digits, where one tower saturates (the paper's regime for its ensemble claim: towers trained to
+convergence), checked by the same big tower trained twice as long.
+
+Arms (all in-process searches with `adanas.search.run_search`, same library as the pipeline; the
+grown ensemble is returned as the paper does, search.return_best false, so that an arm measures
+its ensemble and not the best tower selection might fall back to):
   ensemble-3      3 iterations x 1 candidate, simple generator: 3 small towers, mean
   single-big      1 tower with about 3x the parameters, same epochs: about the same compute
+  single-big-2x   single-big trained twice the epochs (saturating regime only: is it saturated?)
   G_S             3 iterations x 2 candidates, simple generator (new seeds), mean
   G_D             3 iterations x 2 candidates, dynamic generator (deeper / wider), mean
   G_D+KD          G_D with adaptive distillation from the ensemble so far
   G_D+weighted    G_D with scalar mixture weights fitted to the AdaNet objective
 
-    python benchmarks/claims.py [--seeds 3] [--quick] [--write BENCHMARKS.md]
+    python benchmarks/claims.py [--seeds 5] [--quick] [--write BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ ARMS = {
     "ensemble-3": {"search": {"generator": "simple", "candidates_per_iteration": 1, "boosting_iterations": 3}},
     # The big architecture is set per dataset (about 3x the small one's parameters and FLOPs).
     "single-big": {"search": {"generator": "simple", "candidates_per_iteration": 1, "boosting_iterations": 1}},
+    "single-big-2x": {"search": {"generator": "simple", "candidates_per_iteration": 1, "boosting_iterations": 1}},
     "G_S": {"search": {"generator": "simple"}},
     "G_D": {"search": {"generator": "dynamic"}},
     "G_D+KD": {"search": {"generator": "dynamic"}, "training": {"knowledge_distillation": "adaptive"}},
@@ -49,8 +57,13 @@ ARMS = {
                                 "mixture_weight_type": "scalar", "adanet_beta": 0.001}},
 }
 
+SHORT_ARMS = [a for a in ARMS if a != "single-big-2x"]
+LONG_ARMS = ["ensemble-3", "single-big", "single-big-2x"]
+LONG_EPOCHS = 40
+
 COMPARISONS = [
     ("3 small towers vs 1 tower of 3x params, same compute", "ensemble-3", "single-big"),
+    ("saturation: the big tower trained 2x longer", "single-big-2x", "single-big"),
     ("G_D vs G_S", "G_D", "G_S"),
     ("adaptive KD vs none (G_D)", "G_D+KD", "G_D"),
     ("weighted vs mean (G_D)", "G_D+weighted", "G_D"),
@@ -80,7 +93,7 @@ def base_config(dataset: dict, epochs: int, augmentation: dict) -> dict:
         "dataset": dataset,
         "augmentation": augmentation,
         "search": {"family": "cnn", "architecture": SMALL, "growth": {"depth": 1, "width": 8},
-                   "candidates_per_iteration": 2, "boosting_iterations": 3},
+                   "candidates_per_iteration": 2, "boosting_iterations": 3, "return_best": False},
         "training": {"batch_size": 32, "train_epochs": epochs, "initial_learning_rate": 0.05},
     }
 
@@ -130,24 +143,32 @@ def render(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=3, help="seeds on digits")
-    p.add_argument("--seeds32", type=int, default=3, help="seeds on the CIFAR-shaped set")
-    p.add_argument("--arms32", nargs="+", default=list(ARMS),
+    p.add_argument("--seeds", type=int, default=5, help="seeds on digits (both regimes)")
+    p.add_argument("--seeds32", type=int, default=5, help="seeds on the CIFAR-shaped set")
+    p.add_argument("--arms32", nargs="+", default=SHORT_ARMS,
                    help="arms run on the CIFAR-shaped set (it is ~3x slower per epoch)")
-    p.add_argument("--only", choices=["digits", "digits32"], help="run one dataset")
-    p.add_argument("--results", type=Path, default=Path("bench-out/claims.jsonl"),
-                   help="raw results, appended as they come (tables are rendered from this file)")
+    p.add_argument("--only", choices=["digits", "digits-long", "digits32"], help="run one regime")
+    p.add_argument("--results", type=Path,
+                   help="raw results, appended as they come; the tables are rendered from the whole "
+                        "file, so pass an earlier run's to add to it (default: a new file per run, "
+                        "bench-out/claims-<time>.jsonl)")
     p.add_argument("--quick", action="store_true", help="1 seed, digits only, 2 epochs (a smoke run)")
     p.add_argument("--write", type=Path)
     args = p.parse_args()
-    results_file = Path(tempfile.mkdtemp()) / "claims.jsonl" if args.quick else args.results
+    results_file = (Path(tempfile.mkdtemp()) / "claims.jsonl" if args.quick else
+                    args.results or Path("bench-out") / f"claims-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
     results_file.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         plan = []
+        digits_aug = {"flip": False, "pad_crop": 1, "cutout": 2}
         if args.only in (None, "digits"):
             plan.append(("digits 8x8x1", lambda: {"name": "digits"}, 2 if args.quick else 8,
-                         {"flip": False, "pad_crop": 1, "cutout": 2}, SMALL, BIG,
-                         1 if args.quick else args.seeds, list(ARMS)))
+                         digits_aug, SMALL, BIG, 1 if args.quick else args.seeds, SHORT_ARMS))
+        if args.only in (None, "digits-long"):
+            long_epochs = 2 if args.quick else LONG_EPOCHS
+            plan.append((f"digits 8x8x1, long training ({long_epochs} epochs per tower)",
+                         lambda: {"name": "digits"}, long_epochs, digits_aug, SMALL, BIG,
+                         1 if args.quick else args.seeds, LONG_ARMS))
         if args.only in (None, "digits32") and not args.quick:
             # 5 layers, two 2x2 pools: 32x32 digits need the receptive field to learn in 8 epochs.
             plan.append(("digits 32x32x3 (CIFAR-shaped)",
@@ -160,7 +181,11 @@ def main() -> None:
             base["search"]["architecture"] = small
             for seed in range(n_seeds):
                 for arm in arms:
-                    over = merge(ARMS[arm], {"search": {"architecture": big}}) if arm == "single-big" else ARMS[arm]
+                    over = ARMS[arm]
+                    if arm.startswith("single-big"):
+                        over = merge(over, {"search": {"architecture": big}})
+                    if arm == "single-big-2x":
+                        over = merge(over, {"training": {"train_epochs": 2 * epochs}})
                     r = run_arm(base, arm, seed, override=over)
                     r.update(dataset=label, arm=arm, seed=seed)
                     with results_file.open("a") as f:

@@ -63,3 +63,21 @@ def write_dataset(folder: Path, y_val, y_test, y_train=None, shape=(2, 2, 1)) ->
                             {"num_classes": int(max(max(y) for y in ys.values())) + 1,
                              "image_shape": list(shape), "splits": {s: len(y) for s, y in ys.items()}})
     return folder
+
+
+class Killed(Exception):
+    """What `killing_after_epoch` raises: a task killed mid-training, as a preemption would."""
+
+
+def killing_after_epoch(train, monkeypatch, epochs: int) -> None:
+    """Makes `train.train_candidate` die after `epochs` epochs, past their checkpoints;
+    `monkeypatch.undo()` (or a new patch of train.fit_callbacks) lets the rerun resume."""
+    import keras
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == epochs - 1:
+                raise Killed()
+
+    callbacks = train.fit_callbacks
+    monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [Kill()])

@@ -17,7 +17,7 @@ from adanas import artifacts, checkpoints, config, continuation, cost, generator
 from adanas.continuation import ContinuationError, WarmStart
 from pipelines import cli, hermetic, local_runs
 from pipelines.adanas_pipeline import compile_pipeline
-from conftest import ROOT, tiny_config_dict, write_dataset
+from conftest import ROOT, Killed, killing_after_epoch, tiny_config_dict, write_dataset
 from test_vertex_submit import JOB_ID, PROJECT, REGISTRY, _all_tasks, _cached, _submit, standin  # noqa: F401
 
 PAPER = ROOT / "pipelines" / "configs" / "paper"
@@ -348,8 +348,6 @@ def test_a_failed_task_finds_its_outputs_again_in_the_next_run(tmp_path, capfd):
 def test_training_interrupted_and_resumed_ends_where_an_unbroken_one_does(digits_dir, tmp_path, monkeypatch):
     """The resumed input stream skips what the finished epochs consumed, so a candidate killed
     and rerun (the same output folder: its checkpoint) ends with the same weights."""
-    import keras
-
     from adanas import train
     # With dropout: the resumed training must draw the masks the unbroken one drew.
     cfg = config.from_dict({**tiny_config_dict(architecture={"num_layers": 1, "filters": 4, "dropout": 0.3}),
@@ -357,20 +355,11 @@ def test_training_interrupted_and_resumed_ends_where_an_unbroken_one_does(digits
     spec = generators.propose(cfg.search, 0, 0, None)[0]
     unbroken = train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "unbroken")
 
-    class Killed(Exception):
-        pass
-
-    class KillAfterEpoch3(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 2:
-                raise Killed()
-
-    callbacks = train.fit_callbacks
-    monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [KillAfterEpoch3()])
+    killing_after_epoch(train, monkeypatch, 3)
     with pytest.raises(Killed):
         train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "broken")
     assert checkpoints.latest(tmp_path / "broken" / "backup") == 3
-    monkeypatch.setattr(train, "fit_callbacks", callbacks)
+    monkeypatch.undo()
     resumed = train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "broken")
     for key in ("train_loss", "validation_loss", "validation_error", "test_error"):
         assert resumed[key] == unbroken[key], key

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from adanas import checkpoints, timed
+from conftest import Killed, killing_after_epoch, tiny_config_dict
 
 
 def test_the_share_ends_its_reserve_before_the_budget_and_progress_is_its_elapsed_fraction():
@@ -70,14 +71,15 @@ def test_the_clock_sets_progress_each_step_and_stops_training_when_the_share_is_
 
 @pytest.mark.slow
 def test_a_budgeted_candidate_anneals_to_zero_and_stops_by_the_clock(tmp_path, digits_dir):
+    import keras
+
     from adanas import config, train
-    from conftest import tiny_config_dict
     cfg = config.from_dict(tiny_config_dict()).training
     spec = {"name": "c", "family": "cnn", "arch": {"num_layers": 1, "filters": 4}, "arch_str": "cnn(1@4)",
             "iteration": 0, "seed": 3, "budget_seconds": 8.0}
     lrs = []
 
-    class Rate(__import__("keras").callbacks.Callback):
+    class Rate(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             lrs.append(float(self.model.optimizer.learning_rate))
 
@@ -110,31 +112,23 @@ def test_a_killed_budgeted_candidate_resumes_its_schedule_where_it_was(tmp_path,
     import keras
 
     from adanas import config, train
-    from conftest import tiny_config_dict
     cfg = config.from_dict({**tiny_config_dict(), "training": {"checkpoint_min_seconds": 0}}).training
     spec = {"name": "c", "family": "cnn", "arch": {"num_layers": 1, "filters": 4}, "arch_str": "cnn(1@4)",
             "iteration": 0, "seed": 3, "budget_seconds": 6.0}
     first_rate = []
-
-    class Killed(Exception):
-        pass
-
-    class KillAfterEpoch3(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 2:
-                raise Killed()
 
     class FirstRate(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if not first_rate:
                 first_rate.append(float(self.model.optimizer.learning_rate))
 
-    callbacks = train.fit_callbacks
-    monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [KillAfterEpoch3()])
+    killing_after_epoch(train, monkeypatch, 3)
     with pytest.raises(Killed):
         train.train_candidate(spec, cfg, digits_dir, tmp_path / "c")
+    monkeypatch.undo()
     saved = checkpoints.saved_extra(tmp_path / "c" / "backup")["progress"]
     assert 0.0 < saved < 1.0
+    callbacks = train.fit_callbacks
     monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [FirstRate()])
     metrics = train.train_candidate(spec, cfg, digits_dir, tmp_path / "c")
     # The rerun starts at least as far down the cosine as the checkpoint was, not at the peak.
