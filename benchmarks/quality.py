@@ -133,9 +133,10 @@ BUDGETS = {"digits": 60.0, "digits32": 120.0, "textures": 120.0, "shapes": 120.0
 # What run_search spends outside its training tasks (search.budget counts only those): the data
 # step and its preview page, the generate and select steps, export and test evaluation (with its
 # latency and calibration sections). Measured here on 2 cores (2026-11-29, wall - budget used):
-# digits 8.3 s, textures 10.4 s, shapes 8.5-9.1 s; 10 s for every set. The candidates' use of
-# their shares is the library's planning: measured 0.92-1.07x of search.budget, so AdaNAS's wall
-# came to 0.93-1.07 B (the reading flags any system above 1.1 B).
+# digits 8.3 s, textures 10.4 s, shapes 8.5-9.1 s; 10 s for every set. The candidates train by
+# the clock (adanas.timed): measured 0.99-1.00x of search.budget in 20 runs (2026-11-29), and
+# AdaNAS's wall came to 0.91-1.00 B but in 3 runs where one step outside training stalled for
+# 45-61 s (1.38-1.59 B; the reading flags any system above 1.1 B).
 RESERVE = {"digits": 10.0, "digits32": 10.0, "textures": 10.0, "shapes": 10.0}
 QUICK_BUDGET = 20.0
 QUICK_OVERRIDES = ["search.boosting_iterations=1"]
