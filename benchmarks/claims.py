@@ -7,8 +7,8 @@ cnn(5@12), big tower cnn(5@21)). A genuine CIFAR-10 copy is not available on the
 (no network), so tfds cifar10 is not used here.
 
 Regimes: 8 epochs per candidate on both sets (towers still learning), and 40 epochs on the 8x8
-digits, where one tower saturates (the paper's regime for its ensemble claim: towers trained to
-convergence), checked by the same big tower trained twice as long.
+digits, meant as the regime where one tower saturates (the paper's regime for its ensemble
+claim: towers trained to convergence), checked by the same big tower trained twice as long.
 
 Arms (all in-process searches with `adanas.search.run_search`, same library as the pipeline; the
 grown ensemble is returned as the paper does, search.return_best false, so that an arm measures
