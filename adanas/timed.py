@@ -63,11 +63,6 @@ class Share:
         return min(1.0, self.resumed + (1.0 - self.resumed) * max(fraction, 0.0))
 
 
-def cosine(progress: float) -> float:
-    """The cosine schedule's factor at `progress` (1 at 0, 0 at 1): plain math, for tests and logs."""
-    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
-
-
 def progress_variable():
     """The schedule's progress, read inside the compiled train step and set by `callback`."""
     import keras

@@ -358,13 +358,14 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     outputs = len(model.outputs)
     batch = min(cfg.batch_size, n_train)
     backup = Path(out_dir) / "backup"
+    # The splits whose logits the task caches after training (train: later candidates' teachers).
+    logit_splits = ["validation", "test"] + (["train"] if cfg.knowledge_distillation != "none" else [])
     drop_path = getattr(model, "drop_path_schedule", None)
     share = None
     if candidate.get("budget_seconds"):
         # Its share of search.budget: it trains until the share is spent (adanas.timed).
         steps_per_epoch, epochs = max(1, n_train // batch), timed.EPOCH_BOUND
-        predicted = sum(meta["splits"][s] for s in ("validation", "test")) + (
-            n_train if cfg.knowledge_distillation != "none" else 0)
+        predicted = sum(int(meta["splits"][split]) for split in logit_splits)
         share = timed.Share(task_start, candidate["budget_seconds"], predicted, batch,
                             checkpoints.saved_extra(backup).get("progress", 0.0))
         with dist.scope():
@@ -409,6 +410,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
                              if cfg.tensorboard else []))
     train_seconds = time.perf_counter() - t0
     steps_done = int(trained.optimizer.iterations.numpy())
+    epochs_done = history.epoch[-1] + 1 if history.epoch else done
     # (A task killed after its last checkpoint, before it wrote its outputs, trains no epoch.)
     final_loss = float(history.history["loss"][-1]) if history.epoch else checkpoint_loss
     if not math.isfinite(final_loss):
@@ -416,11 +418,10 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
 
     inference = servable(family, model)
     # Logits cached per dataset shard, scored as they are written: one shard in memory.
-    splits = ["validation", "test"] + (["train"] if cfg.knowledge_distillation != "none" else [])
-    scores = {split: metrics.Score() for split in splits}
+    scores = {split: metrics.Score() for split in logit_splits}
     artifacts.write_candidate_logits(out_dir, {
         split: inputs.predict_and_score(inference, dataset_dir, split, meta, scores[split])
-        for split in splits})
+        for split in logit_splits})
     device, count = accelerators()
     # The model is saved before the task's time is taken: the budget counts the save too.
     inference.save(artifacts.candidate_model(out_dir))
@@ -430,9 +431,10 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "train_loss": final_loss,
         "validation_loss": scores["validation"].loss,
         "validation_error": scores["validation"].error,
-        # Planned and done (a resumed task counts the epochs of its earlier attempts too).
-        "epochs": history.epoch[-1] + 1 if share and history.epoch else (done if share else epochs),
-        "epochs_done": history.epoch[-1] + 1 if history.epoch else done,
+        # Planned (a budgeted training plans none: what it ran) and done (a resumed task counts
+        # the epochs of its earlier attempts too).
+        "epochs": epochs_done if share else epochs,
+        "epochs_done": epochs_done,
         "test_error": scores["test"].error,
         "train_seconds": train_seconds,
         "train_steps": steps_done,

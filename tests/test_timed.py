@@ -40,7 +40,6 @@ def test_the_learning_rate_follows_the_progress_variable():
         progress.assign(p)
         # 0.1 x (1 + cos(pi p)) / 2: 0.1, 0.0853553, 0.05, 0
         assert float(lr(1000)) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * p)), abs=1e-7)
-        assert float(lr(1000)) == pytest.approx(0.1 * timed.cosine(p), abs=1e-7)
     progress.assign(0.5)
     warm = timed.learning_rate(0.1, warmup_steps=100, decay=True, progress=progress)
     assert float(warm(25)) == pytest.approx(0.1 * 0.25 * 0.5)   # a quarter through warm-up, halfway down
@@ -131,6 +130,8 @@ def test_a_killed_budgeted_candidate_resumes_its_schedule_where_it_was(tmp_path,
     callbacks = train.fit_callbacks
     monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [FirstRate()])
     metrics = train.train_candidate(spec, cfg, digits_dir, tmp_path / "c")
-    # The rerun starts at least as far down the cosine as the checkpoint was, not at the peak.
-    assert first_rate[0] <= cfg.initial_learning_rate * timed.cosine(saved) + 1e-9
+    # The rerun starts at least as far down the cosine as the checkpoint was, not at the peak
+    # (the rate is float32 arithmetic: compared to float32 resolution, 1e-6 relative).
+    bound = cfg.initial_learning_rate * 0.5 * (1 + math.cos(math.pi * saved))
+    assert first_rate[0] <= bound * (1 + 1e-6) < cfg.initial_learning_rate
     assert metrics["epochs_done"] > 3
