@@ -71,10 +71,13 @@ Fairness:
     to its error, and the reading flags any system above 1.1 B.
   - Same machine, same run: per set and seed AdaNAS runs first (its epochs per candidate set the
     peers'), then the others in an order that rotates with the seed. Ratios are computed only
-    from the systems of one invocation.
+    from the systems of one invocation, except with --reuse RESULTS: AdaNAS (and its tower) are
+    not rerun, their rows come from an earlier run in RESULTS (checked: same data digest and
+    budget), the peers take that run's epochs per candidate, and the table names the reused run.
 
     python benchmarks/quality.py [--sets digits digits32 textures shapes] [--seeds 0 1 2 3 4]
-        [--budget SECONDS | --budget SET=SECONDS ...] [--systems ...] [--quick] [--write BENCHMARKS.md]
+        [--budget SECONDS | --budget SET=SECONDS ...] [--systems ...] [--reuse RESULTS] [--quick]
+        [--write BENCHMARKS.md]
 
 --quick: the four sets, 1 seed, a budget of 20 s per system and set, a 1-iteration search (the
 budget's shares need it: 3 iterations x 2 candidates would leave a candidate under the 5 s the
@@ -601,6 +604,22 @@ def set_config(args, name: str, seed: int) -> Config:
     return cfg
 
 
+def load_reused(path: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """--reuse: per (set, seed), the rows of the latest run in `path` that has AdaNAS ok for it."""
+    if not path.is_file():
+        raise SystemExit(f"--reuse {path}: no such file")
+    by_run: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            by_run.setdefault((r["set"], r["seed"], r["run_id"]), []).append(r)
+    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for (name, seed, run), rows in sorted(by_run.items(), key=lambda kv: kv[0][2]):
+        if any(r["system"] == "adanas" and r["status"] == "ok" for r in rows):
+            out[(name, seed)] = rows   # sorted by run id (its start time): the latest wins
+    return out
+
+
 def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], adanet_python: Path | None,
                  record: Callable[[dict[str, Any]], None]) -> None:
     import keras
@@ -612,6 +631,24 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
         ds = prepare_data(cfg, work / "data")
         base = {"set": name, "seed": seed, "data_sha": ds.sha, "test_examples": len(ds.y["test"]),
                 "image_shape": ds.meta["image_shape"], "budget": budget, "reserve": RESERVE[name]}
+
+        if args.reused is not None:
+            old = args.reused.get((name, seed))
+            if old is None:
+                raise SystemExit(f"--reuse {args.reuse}: no AdaNAS result for {name} seed {seed}")
+            ada = next(r for r in old if r["system"] == "adanas")
+            if ada["data_sha"] != ds.sha or ada["budget"] != budget:
+                raise SystemExit(f"--reuse {args.reuse}: {name} seed {seed} ran on other data or another "
+                                 f"budget (data {ada['data_sha']} vs {ds.sha}, budget {ada['budget']:g} vs {budget:g})")
+            for r in old:   # kept with their own run id and date: the table says they are reused
+                if r["system"] == "adanas" or r["system"] not in systems:
+                    record({**r, "reused": True})
+            epochs, steps = ada["epochs_per_candidate"], ada["steps_per_candidate"]
+            progress(f"{name} seed {seed}: adanas reused from run {ada['run_id']} (test error "
+                     f"{100 * ada['test_error']:.2f}%; {epochs} epochs ({steps} steps) per candidate)")
+            run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs, steps,
+                       None, adanet_python, record)
+            return
 
         progress(f"{name} seed {seed}: adanas (budget {budget:g} s, search.budget {cfg.search.budget})")
         keras.backend.clear_session()
@@ -629,37 +666,45 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
                  f"{result['wall']:.1f}s ({result['wall'] / budget:.2f} B), {result['note']}; "
                  f"{epochs} epochs ({steps} steps) per candidate")
 
-        others = systems[1:]
-        k = index % len(others) if others else 0
-        for system in others[k:] + others[:k]:   # alternate the order across seeds
-            progress(f"{name} seed {seed}: {system} (budget {budget:g}s)")
-            keras.backend.clear_session()
-            row = {**base, "system": system}
-            try:
-                with contextlib.redirect_stdout(sys.stderr):   # tuners print; stdout is the table's
-                    if system == "single":
-                        out = run_single(cfg, work / system, ds, budget, best_member)
-                    elif system in ("hyperband", "bayesian"):
-                        out = run_keras_tuner(system, cfg, work / system, ds, budget, seed, epochs)
-                    elif system == "autokeras":
-                        out = run_autokeras(cfg, work / system, ds, budget, seed, epochs)
-                    elif system == "adanet":
-                        if adanet_python is None:
-                            record({**row, "status": "skipped",
-                                    "reason": "adanet venv not present (--quick does not create it)"})
-                            progress(f"{name} seed {seed}: adanet skipped (no venv)")
-                            continue
-                        out = run_adanet(cfg, work / system, ds, budget, seed, adanet_python, steps)
-                    else:
-                        raise ValueError(system)
-            except Exception as e:  # noqa: BLE001 - a peer that cannot run is a result, reported
-                reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
-                record({**row, "status": "failed", "reason": reason})
-                progress(f"{name} seed {seed}: {system} did not run: {reason}")
-                continue
-            record({**row, "status": "ok", **out})
-            progress(f"{name} seed {seed}: {system} test error {100 * out['test_error']:.2f}%, "
-                     f"wall {out['wall']:.1f}s ({out['wall'] / budget:.2f} B)")
+        run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs, steps,
+                   best_member, adanet_python, record)
+
+
+def run_others(args, name: str, seed: int, index: int, others: list[str], cfg: Config, work: Path, ds: Data,
+               base: dict[str, Any], budget: float, epochs: int, steps: int, best_member: Any,
+               adanet_python: Path | None, record: Callable[[dict[str, Any]], None]) -> None:
+    """Every system but AdaNAS on one set and seed, in an order that rotates with the seed."""
+    import keras
+    k = index % len(others) if others else 0
+    for system in others[k:] + others[:k]:   # alternate the order across seeds
+        progress(f"{name} seed {seed}: {system} (budget {budget:g}s)")
+        keras.backend.clear_session()
+        row = {**base, "system": system}
+        try:
+            with contextlib.redirect_stdout(sys.stderr):   # tuners print; stdout is the table's
+                if system == "single":
+                    out = run_single(cfg, work / system, ds, budget, best_member)
+                elif system in ("hyperband", "bayesian"):
+                    out = run_keras_tuner(system, cfg, work / system, ds, budget, seed, epochs)
+                elif system == "autokeras":
+                    out = run_autokeras(cfg, work / system, ds, budget, seed, epochs)
+                elif system == "adanet":
+                    if adanet_python is None:
+                        record({**row, "status": "skipped",
+                                "reason": "adanet venv not present (--quick does not create it)"})
+                        progress(f"{name} seed {seed}: adanet skipped (no venv)")
+                        continue
+                    out = run_adanet(cfg, work / system, ds, budget, seed, adanet_python, steps)
+                else:
+                    raise ValueError(system)
+        except Exception as e:  # noqa: BLE001 - a peer that cannot run is a result, reported
+            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
+            record({**row, "status": "failed", "reason": reason})
+            progress(f"{name} seed {seed}: {system} did not run: {reason}")
+            continue
+        record({**row, "status": "ok", **out})
+        progress(f"{name} seed {seed}: {system} test error {100 * out['test_error']:.2f}%, "
+                 f"wall {out['wall']:.1f}s ({out['wall'] / budget:.2f} B)")
 
 
 # --- the table -------------------------------------------------------------------------------------
@@ -784,6 +829,12 @@ def render(rows: list[dict[str, Any]], args, versions: dict[str, str]) -> str:
         f"search.budget is B minus a reserve for its steps outside training "
         f"({', '.join(f'{s} {RESERVE[s]:g} s' for s in sets)}). Test error in % on the held-out test "
         f"split ({tests} images); ratios are AdaNAS's mean over the system's.")
+    reused = sorted({(r["run_id"], r["date"][:10]) for r in rows if r.get("reused")})
+    if reused:
+        header += (" AdaNAS's rows and its tower's are reused from run " +
+                   ", ".join(f"{run} ({day})" for run, day in reused) +
+                   " (`--reuse`: same data digest and budgets, checked); the other systems ran in this "
+                   "run, with that run's epochs per candidate.")
     lines = [header, "",
              ("| set | system | median test error % (min-max) | mean test error % | AdaNAS mean / system mean | "
               "wall s, median (min-max) | notes |"),
@@ -853,7 +904,15 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=BENCH_OUT / "quality.jsonl",
                    help="raw per-system results, appended")
     p.add_argument("--write", type=Path, help="replace this benchmark's section in a Markdown file")
+    p.add_argument("--reuse", type=Path, metavar="RESULTS",
+                   help="do not rerun AdaNAS: take its rows (and its tower's) per set and seed from the latest "
+                        "run in this results file that has them, checked to be on the same data and budget; "
+                        "the peers run with that run's epochs per candidate")
     args = p.parse_args()
+    if args.reuse and args.systems and "single" in args.systems:
+        p.error("--reuse: the single tower is retrained from the search's best member; reuse its rows too "
+                "(leave single out of --systems)")
+    args.reused = load_reused(args.reuse) if args.reuse else None
     rotate = args.quick and args.systems is None
     if args.quick:
         if args.write:
@@ -862,7 +921,8 @@ def main() -> None:
         args.overrides = QUICK_OVERRIDES + args.overrides
         args.results = BENCH_OUT / "quality-quick.jsonl"
     args.budgets = parse_budgets(args.budget, {s: QUICK_BUDGET for s in SETS} if args.quick else BUDGETS, p)
-    systems = ["adanas"] + [s for s in SYSTEMS[1:] if s in (args.systems or SYSTEMS)]
+    systems = ["adanas"] + [s for s in SYSTEMS[1:] if s in (args.systems or SYSTEMS)
+                            and not (args.reuse and s == "single")]
     os.chdir(ROOT)   # config paths and bench-out/ are relative to the repository
 
     # Import TensorFlow and Keras before any clock starts: no system pays for it in its budget.
