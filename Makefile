@@ -89,7 +89,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[cpu,test,bench]'
 	touch $@
 
-bench: $(BENCH_STAMP)  ## run every benchmark (about 5.5 hours on 2 cores, 3.5 of them the quality suite); rewrites the tables in BENCHMARKS.md
+bench: $(BENCH_STAMP)  ## run every benchmark (about 6 hours on 2 cores, 3.5 of them the quality suite); rewrites the tables in BENCHMARKS.md
 	$(PY) benchmarks/environment.py --write BENCHMARKS.md
 	$(PY) benchmarks/quality.py --seeds 0 1 2 3 4 --write BENCHMARKS.md
 	$(PY) benchmarks/orchestration.py --write BENCHMARKS.md
