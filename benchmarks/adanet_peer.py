@@ -8,8 +8,9 @@ it reads plain .npy files that quality.py wrote from the same Dataset artifact A
     python adanet_peer.py --job JOB_DIR
 
 JOB_DIR holds {train,validation,test}_{x,y}.npy (x: uint8 [N, H, W, C] raw pixels, y: int64 [N])
-and job.json: seed, budget_seconds, eval_reserve_seconds, max_iteration_steps, batch_size,
-num_classes, augmentation (the policy recorded in the Dataset artifact). The result is printed on
+and job.json: seed, budget_seconds, eval_reserve_seconds, iterations, batch_size, num_classes,
+augmentation (the policy recorded in the Dataset artifact), and optionally max_iteration_steps
+(by default sized from the budget, see below). The result is printed on
 stdout as one line `ADANET_RESULT {json}`; TensorFlow's logging goes to stderr (--verbose: INFO,
 timestamped).
 
@@ -18,8 +19,12 @@ Method, kept close to what AdaNAS does on the same data:
     cnn(2@16) (AdaNAS's base tower), cnn(4@24) (about the size AdaNAS grows to) and dnn(2@128);
     conv-BN-ReLU blocks, a 2x2 max-pool after every second block, global average pooling, logits;
     BatchNormalization momentum 0.9 (0.99 still lags the weights after a few hundred steps);
-  - each candidate trains max_iteration_steps steps per AdaNet iteration (AdaNAS's per-candidate
-    length), batch 32, Adam 1e-3, on the same on-the-fly augmentation (pad-and-crop, cutout, flip
+  - the iterations are sized from the budget, as a user with B seconds would size them: `iterations`
+    (AdaNAS's number of iterations) share what is left of B after a calibration, the first
+    CALIBRATION_STEPS steps of iteration 0, which time a training step; they stay in the model
+    (the real estimator resumes from them). Every candidate trains max_iteration_steps steps per
+    iteration (given in job.json, or those that fill the iteration's share at the calibrated
+    pace with MARGIN to spare for the frozen members' cost in later iterations), batch 32, Adam 1e-3, on the same on-the-fly augmentation (pad-and-crop, cutout, flip
     as the recorded policy says; images scaled to [-1, 1] inside the model, as AdaNAS does);
   - the ensemble is the default uniform average of the chosen subnetworks; every iteration adds
     one (force_grow, as AdaNAS) and keeps the candidate ensemble with the lowest loss on the
@@ -61,6 +66,23 @@ import adanet  # noqa: E402
 CLOCK_START = time.monotonic()
 
 CUTOUT_FILL = 127.5  # mid-grey: 0 after scaling to [-1, 1], as in AdaNAS
+CALIBRATION_STEPS = 30   # the pace is timed over the last 20 (the first ones trace and warm up)
+MARGIN = 0.85            # of an iteration's share planned as training: later iterations also run
+                         # the frozen members, and a step's time varies
+
+
+class StepTimer(tf.estimator.SessionRunHook):
+    """Times the steps of the calibration run: seconds per step over all but the first 10."""
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def after_run(self, run_context, run_values):
+        self.times.append(time.monotonic())
+
+    def pace(self) -> float:
+        warm = self.times[10:]
+        return (warm[-1] - warm[0]) / max(1, len(warm) - 1)
 
 
 class DeadlineHook(tf.estimator.SessionRunHook):
@@ -79,8 +101,9 @@ class DeadlineHook(tf.estimator.SessionRunHook):
     (measured here: about 4 s of start-up, about 11 s between iterations).
     """
 
-    def __init__(self, deadline: float, iteration_steps: int):
+    def __init__(self, deadline: float, iteration_steps: int, done: int = 0):
         self.deadline, self.m = deadline, iteration_steps
+        self.done = done                     # steps of the current iteration already trained (calibration)
         self.stop = ""                       # why training stopped early, if it did
         self.between: float | None = None
         self.first_step_ever: float | None = None
@@ -102,9 +125,9 @@ class DeadlineHook(tf.estimator.SessionRunHook):
         if now >= self.deadline:
             self.stop = "deadline"
             run_context.request_stop()
-        elif self.count == self.m - 1:
+        elif self.count == self.m - self.done - 1 and self.count >= 2:
             between = self.between if self.between is not None else 3.0 * (self.first_step_ever - CLOCK_START)
-            train_time = (now - self.first) * self.m / (self.m - 1)
+            train_time = (now - self.first) * self.m / (self.count - 1)
             if now + between + train_time > self.deadline:
                 self.stop = "next iteration would not fit"
                 run_context.request_stop()
@@ -112,6 +135,7 @@ class DeadlineHook(tf.estimator.SessionRunHook):
     def end(self, session):
         if self.count >= 2:   # a training session, not the one-step growing phase
             self.last_train_end = self.last
+            self.done = 0
 
 
 def augment(image, policy: dict, shape):
@@ -232,23 +256,38 @@ def main() -> None:
         }
 
     x_val, y_val = split["validation"]
-    estimator = adanet.AutoEnsembleEstimator(
-        head=head,
-        candidate_pool=pool,
-        max_iteration_steps=job["max_iteration_steps"],
-        # Selection on the validation split (AdaNAS's choice too), never on test.
-        evaluator=adanet.Evaluator(input_fn=input_fn(x_val, y_val, batch, False)),
-        force_grow=True,   # AdaNAS's default: every iteration adds a member
-        enable_ensemble_summaries=False,
-        enable_subnetwork_summaries=False,
-        config=run_config,
-    )
     x_tr, y_tr = split["train"]
-    hook = DeadlineHook(deadline, job["max_iteration_steps"])
+    train_input = input_fn(x_tr, y_tr, batch, True, job["augmentation"], seed)
+
+    def make_estimator(max_iteration_steps):
+        return adanet.AutoEnsembleEstimator(
+            head=head,
+            candidate_pool=pool,
+            max_iteration_steps=max_iteration_steps,
+            # Selection on the validation split (AdaNAS's choice too), never on test.
+            evaluator=adanet.Evaluator(input_fn=input_fn(x_val, y_val, batch, False)),
+            force_grow=True,   # AdaNAS's default: every iteration adds a member
+            enable_ensemble_summaries=False,
+            enable_subnetwork_summaries=False,
+            config=run_config,
+        )
+
     t_train = time.monotonic()
-    estimator.train(input_fn=input_fn(x_tr, y_tr, batch, True, job["augmentation"], seed),
-                    hooks=[hook])
+    steps, pace = job.get("max_iteration_steps"), None
+    if not steps:
+        # Calibration: iteration 0's first steps, timed; the estimator below resumes from them.
+        timer = StepTimer()
+        make_estimator(10 ** 9).train(input_fn=train_input, hooks=[timer], max_steps=CALIBRATION_STEPS)
+        pace, n = timer.pace(), job["iterations"]
+        startup = timer.times[0] - t_train
+        # What is left, less the graph rebuilds between iterations (about 3x a start-up, as the
+        # DeadlineHook estimates them), shared by the iterations.
+        share = (deadline - time.monotonic() - (n - 1) * 3.0 * startup) / n
+        steps = max(CALIBRATION_STEPS + 10, int(MARGIN * share / pace))
+    hook = DeadlineHook(deadline, steps, done=0 if pace is None else CALIBRATION_STEPS)
+    make_estimator(steps).train(input_fn=train_input, hooks=[hook])
     train_seconds = time.monotonic() - t_train
+    estimator = make_estimator(steps)
 
     # One predict call over test + validation: each call rebuilds the graph and restores the
     # checkpoint (seconds here), and that time counts against the budget.
@@ -264,6 +303,8 @@ def main() -> None:
         "wall": time.monotonic() - CLOCK_START,   # after the imports, like the in-process systems
         "train_seconds": train_seconds,
         "stopped": hook.stop,
+        "max_iteration_steps": steps,
+        "seconds_per_step": pace,   # measured by the calibration (None when steps were given)
         "between_iterations_seconds": hook.between,
         # Iterations whose bookkeeping finished (each writes architecture-<t>.json). When training
         # stopped inside an iteration, the scored model also holds that iteration's best candidate.

@@ -27,7 +27,8 @@ Systems (each gets B seconds of wall-clock time per set and seed):
              pooling, a dense head of 0/32/64/128 units, dropout 0-0.5, Adam learning rate
              1e-4..1e-2 (log); validation loss is the objective (AdaNAS's too). max_epochs =
              AdaNAS's epochs per candidate in the same run (at least 2), factor 3, brackets
-             repeated until the budget ends. BatchNormalization momentum 0.9: with Keras' 0.99
+             repeated until the search's share of B ends, then the best model is finished (see
+             "Search, then finish" below). BatchNormalization momentum 0.9: with Keras' 0.99
              the moving statistics still lag the weights after a trial's few hundred steps (20%
              vs 4.5% validation error for the same model on digits), an artifact the peer should
              not lose to.
@@ -39,14 +40,26 @@ Systems (each gets B seconds of wall-clock time per set and seed):
              (patience 3) so it does not retrain the best model after the search. AutoKeras
              3.0.0 fails on Keras 3.15 as released (its head passes a NumPy integer as Dense
              `units`); a small runtime patch casts the recorded shapes to int, and the table
-             says "patched". If it still fails, the row says "did not run: <reason>".
+             says "patched". If it still fails, the row says "did not run: <reason>". Its
+             search, too, is followed by finishing its best model.
   adanet     the original adanet 0.9.0 AutoEnsembleEstimator (pool: cnn(2@16), cnn(4@24),
-             dnn(2@128); validation-loss selection; AdaNAS's median training steps per
-             candidate per iteration) in its own venv (tensorflow-cpu 2.15.1), run by
-             benchmarks/adanet_peer.py as a subprocess. The venv is created under
-             bench-out/adanet-venv on first use.
+             dnn(2@128); validation-loss selection) in its own venv (tensorflow-cpu 2.15.1),
+             run by benchmarks/adanet_peer.py as a subprocess, with AdaNAS's number of
+             iterations sized to fill B: max_iteration_steps from a step time it measures on its
+             first 30 steps (kept in the model), as a user with B seconds would size them. The
+             venv is created under bench-out/adanet-venv on first use.
 "AdaNAS's epochs per candidate": the median over the run's candidates of the training steps
 the budget gave them, in epochs of the training split (at least 1).
+
+Search, then finish (since 2026-11-29; the earlier tables gave the peers no finishing phase and
+trials as short as AdaNAS's exploring candidates, so their best model was one trained for a
+share of B). AdaNAS spends search.budget_exploration of its budget growing the ensemble and the
+rest finishing its best tower from the weights it explored. The tuners get the same split:
+the search runs until that share of B (no trial starts after it; a running trial stops after
+its current epoch, or is abandoned if it has none and another trial already has a score), then
+the best trial's model trains on from its weights with its own optimizer until B (less
+EVAL_RESERVE), keeping the weights with the lowest validation loss (`finish_best`). adanet has
+no single best model to finish, so its iterations are sized from B instead.
 
 Fairness:
   - Data: per set, one Dataset artifact written by `adanas.data.prepare_step` from the set's
@@ -268,30 +281,38 @@ def run_single(cfg: Config, work: Path, ds: Data, budget: float, best_member: di
 # --- KerasTuner and AutoKeras ----------------------------------------------------------------------
 
 class TrialDeadline:
-    """Enforces a wall-clock deadline on a KerasTuner search (AutoKeras runs on KerasTuner too).
+    """Enforces the end of a KerasTuner search (AutoKeras runs on KerasTuner too).
 
-    - no trial is created after the deadline (the oracle answers STOPPED);
-    - a trial that has finished at least one epoch stops at the first batch past the deadline
-      and keeps its scored epochs (Keras still validates the cut epoch: well under a second for
-      these models);
-    - a trial that has not finished an epoch by then has no score to keep: it is abandoned at
-      once, by SIGALRM, wherever it is (building a model, tracing, a first batch), so a large
-      model that happened to start late (AutoKeras's ResNet50 at 224x224) cannot run on for a
-      minute. The tuner records it as a failed trial. The alarm repeats every half second past
-      the deadline and only acts while a trial runs.
+    `deadline` ends the search: no trial is created after it (the oracle answers STOPPED), and a
+    trial that has finished at least one epoch stops at the first batch past it and keeps its
+    scored epochs (Keras still validates the cut epoch: well under a second for these models).
+    A trial that has not finished an epoch by then has no score to keep: it is abandoned, unless
+    no trial has a score yet (there would be nothing to finish), in which case it may go on until
+    it has one, but only until `hard` (the end of the budget; by default the same moment).
+    Abandoning happens at once, by SIGALRM, wherever it is (building a model, tracing, a first batch),
+    so a large model that happened to start late (AutoKeras's ResNet50 at 224x224) cannot run on
+    for a minute. The tuner records it as a failed trial. The alarm repeats every half second
+    past `deadline` and only acts while a trial runs.
     """
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float, hard: float | None = None):
         self.deadline = deadline        # time.monotonic()
+        self.hard = deadline if hard is None else max(hard, deadline)
         self.in_trial = False
         self.epochs_done = 0
         self.abandoned = 0
+        self.scored = 0                 # trials that finished at least one epoch
 
     def __deepcopy__(self, memo):
         return self   # KerasTuner deep-copies callbacks per trial; the state must stay shared
 
     def past(self) -> bool:
         return time.monotonic() >= self.deadline
+
+    def must_abandon(self) -> bool:
+        """Whether the running trial, with no epoch finished, is to be given up now."""
+        now = time.monotonic()
+        return now >= self.hard or (now >= self.deadline and self.scored > 0)
 
     def attach(self, tuner) -> None:
         populate, run_trial = tuner.oracle.populate_space, tuner.run_trial
@@ -302,7 +323,9 @@ class TrialDeadline:
         def tracked_run_trial(trial, *args, **kwargs):
             self.in_trial, self.epochs_done = True, 0
             try:
-                return run_trial(trial, *args, **kwargs)
+                result = run_trial(trial, *args, **kwargs)
+                self.scored += self.epochs_done > 0
+                return result
             except DeadlineReached:
                 self.abandoned += 1
                 raise
@@ -323,9 +346,10 @@ class TrialDeadline:
                     self.model.stop_training = True
 
             def on_train_batch_end(self, batch, logs=None):
-                if state.past():
-                    if state.epochs_done == 0:
+                if state.epochs_done == 0:
+                    if state.must_abandon():
                         state.abandon()
+                elif state.past():
                     self.model.stop_training = True
 
         return Deadline()
@@ -334,7 +358,7 @@ class TrialDeadline:
         raise DeadlineReached("budget used up before this trial finished an epoch")
 
     def _alarm(self, signum, frame):
-        if self.in_trial and self.epochs_done == 0 and self.past():
+        if self.in_trial and self.epochs_done == 0 and self.must_abandon():
             self.abandon()
 
     def __enter__(self):
@@ -346,6 +370,38 @@ class TrialDeadline:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, self._previous)
         return False
+
+
+def finish_best(model, fit: Callable[..., Any], score: float, deadline: float) -> dict[str, Any]:
+    """The peers' finishing phase, AdaNAS's counterpart: the search's best model (its trained
+    weights, as AdaNAS's finishing tower starts from its explored weights) trains on until
+    `deadline` with the optimizer its trial had, and keeps the weights with the lowest
+    validation loss, those it came with (validation loss `score`) included, so finishing never
+    returns a model worse on validation than the search's. `fit(callbacks)` runs model.fit
+    for as many epochs as it likes; the deadline stops it at the first batch past it."""
+    import keras
+
+    t0 = time.monotonic()
+    state = {"best": score, "weights": model.get_weights(), "epochs": 0, "improved": 0}
+
+    class Finish(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if time.monotonic() >= deadline:
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            state["epochs"] += 1
+            loss = (logs or {}).get("val_loss")
+            if loss is not None and loss < state["best"]:
+                state.update(best=float(loss), weights=self.model.get_weights(), improved=state["epochs"])
+            if time.monotonic() >= deadline:
+                self.model.stop_training = True
+
+    if time.monotonic() < deadline:
+        fit([Finish()])
+    model.set_weights(state["weights"])
+    return {"finish_seconds": time.monotonic() - t0, "finish_epochs": state["epochs"],
+            "finish_best_epoch": state["improved"], "finish_val_loss": state["best"], "search_val_loss": score}
 
 
 def cnn_hypermodel(input_shape, num_classes: int):
@@ -397,6 +453,7 @@ def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float,
     keras.utils.set_random_seed(seed)
     t0 = time.monotonic()
     deadline = t0 + budget - EVAL_RESERVE[kind]
+    explore_end = t0 + cfg.search.budget_exploration * (budget - EVAL_RESERVE[kind])
     objective = kt.Objective("val_loss", "min")   # AdaNAS selects by validation loss too
     common = {"hypermodel": cnn_hypermodel(ds.meta["image_shape"], ds.num_classes),
               "directory": str(work), "project_name": kind, "overwrite": True}
@@ -412,15 +469,16 @@ def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float,
     else:
         oracle = BayesianOptimizationOracle(objective, max_trials=100_000, num_initial_points=3, seed=seed)
         tuner = kt.Tuner(oracle=oracle, **common)
-    guard = TrialDeadline(deadline)
+    guard = TrialDeadline(explore_end, hard=deadline)
     guard.attach(tuner)
 
     batch = min(cfg.training.batch_size, len(ds.y["train"]))
     train_ds = augment.training_dataset(ds.x["train"], ds.y["train"], ds.num_classes, batch,
                                         ds.meta["augmentation"], seed=seed)
     val = (ds.x["validation"], keras.utils.to_categorical(ds.y["validation"], ds.num_classes))
+    steps_per_epoch = len(ds.y["train"]) // batch
     with guard:
-        tuner.search(train_ds, epochs=epochs, steps_per_epoch=len(ds.y["train"]) // batch,
+        tuner.search(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                      validation_data=val, callbacks=[guard.callback()], verbose=0)
     search_seconds = time.monotonic() - t0
     trials = list(tuner.oracle.trials.values())
@@ -428,6 +486,9 @@ def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float,
     if not scored:
         raise RuntimeError(f"no trial finished an epoch within the budget ({len(trials)} started)")
     model = tuner.get_best_models(1)[0]
+    finish = finish_best(model, lambda callbacks: model.fit(
+        train_ds, epochs=1_000_000, steps_per_epoch=steps_per_epoch, validation_data=val,
+        callbacks=callbacks, verbose=0), tuner.oracle.get_best_trials(1)[0].score, deadline)
 
     def predict(split):
         return np.argmax(model.predict(ds.x[split], batch_size=512, verbose=0), axis=1)
@@ -438,7 +499,9 @@ def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float,
     return {"test_error": test_error, "validation_error": val_error, "wall": wall,
             "search_seconds": search_seconds, "trials": len(trials), "trials_scored": len(scored),
             "trials_abandoned": guard.abandoned, "best_hyperparameters": {k: v for k, v in best.items() if not k.startswith("tuner/")},
-            "note": f"{len(scored)} trials scored; best {best['conv_layers']} conv x {best['filters']}"}
+            **finish,
+            "note": f"{len(scored)} trials scored in {search_seconds:.0f} s; best {best['conv_layers']} conv x "
+                    f"{best['filters']}, finished {finish['finish_epochs']} epochs"}
 
 
 def _patch_autokeras() -> str:
@@ -474,9 +537,10 @@ def run_autokeras(cfg: Config, work: Path, ds: Data, budget: float, seed: int, e
     keras.utils.set_random_seed(seed)
     t0 = time.monotonic()
     deadline = t0 + budget - EVAL_RESERVE["autokeras"]
+    explore_end = t0 + cfg.search.budget_exploration * (budget - EVAL_RESERVE["autokeras"])
     clf = ak.ImageClassifier(max_trials=AUTOKERAS_MAX_TRIALS, directory=str(work), project_name="autokeras",
                              overwrite=True, seed=seed)
-    guard = TrialDeadline(deadline)
+    guard = TrialDeadline(explore_end, hard=deadline)
     guard.attach(clf.tuner)
     # Passing our own EarlyStopping keeps AutoKeras from inserting one and then retraining the
     # best model from scratch after the search (which the deadline would cut short).
@@ -494,8 +558,21 @@ def run_autokeras(cfg: Config, work: Path, ds: Data, budget: float, seed: int, e
             raise RuntimeError(f"no trial finished an epoch within the budget ({len(trials)} started, "
                                f"{search_seconds:.1f}s)")
 
+    # Finishing: the best trial's model and preprocessing pipeline, as AutoKeras's own predict
+    # loads them, trained on; predictions then go through that model, not a reloaded one.
+    pipeline, model = clf.tuner.get_best_pipeline(), clf.tuner.get_best_model()
+
+    def adapted(split):
+        return pipeline.transform((clf._adapt(ds.x[split], clf.inputs), clf._adapt(ds.y[split], clf._heads)))
+
+    (x_train, y_train), val = adapted("train"), adapted("validation")
+    finish = finish_best(model, lambda callbacks: model.fit(
+        x=x_train, y=y_train, validation_data=val, epochs=1_000_000, callbacks=callbacks, verbose=0),
+        clf.tuner.oracle.get_best_trials(1)[0].score, deadline)
+
     def predict(split):   # AutoKeras decodes to the original labels (possibly as strings)
-        raw = np.asarray(clf.predict(ds.x[split], verbose=0)).reshape(-1)
+        x = pipeline.transform_x(clf._adapt(ds.x[split], clf.inputs))
+        raw = np.asarray(pipeline.postprocess(model.predict(x, verbose=0))).reshape(-1)
         return np.array([int(float(v)) for v in raw])
 
     test_error, val_error = error_of(predict("test"), ds.y["test"]), error_of(predict("validation"), ds.y["validation"])
@@ -504,8 +581,9 @@ def run_autokeras(cfg: Config, work: Path, ds: Data, budget: float, seed: int, e
     return {"test_error": test_error, "validation_error": val_error, "wall": wall,
             "search_seconds": search_seconds, "trials": len(trials), "trials_scored": len(scored),
             "trials_abandoned": guard.abandoned, "patch": patch,
-            "best_block": best.get("image_block_1/block_type"),
-            "note": f"{patch}; {len(scored)} trials scored; best {best.get('image_block_1/block_type')}"}
+            "best_block": best.get("image_block_1/block_type"), **finish,
+            "note": f"{patch}; {len(scored)} trials scored in {search_seconds:.0f} s; best "
+                    f"{best.get('image_block_1/block_type')}, finished {finish['finish_epochs']} epochs"}
 
 
 # --- adanet 0.9.0 in its own venv -----------------------------------------------------------------
@@ -547,8 +625,7 @@ def ensure_adanet_venv(venv: Path, create: bool) -> Path | None:
     return python
 
 
-def run_adanet(cfg: Config, work: Path, ds: Data, budget: float, seed: int, python: Path,
-               steps: int) -> dict[str, Any]:
+def run_adanet(cfg: Config, work: Path, ds: Data, budget: float, seed: int, python: Path) -> dict[str, Any]:
     job = work / "adanet-job"
     job.mkdir(parents=True)
     for split in data.SPLITS:   # plain arrays: the worker must not need the adanas library
@@ -557,7 +634,7 @@ def run_adanet(cfg: Config, work: Path, ds: Data, budget: float, seed: int, pyth
     batch = min(cfg.training.batch_size, len(ds.y["train"]))
     (job / "job.json").write_text(json.dumps({
         "seed": seed, "budget_seconds": budget, "eval_reserve_seconds": EVAL_RESERVE["adanet"],
-        "max_iteration_steps": steps, "batch_size": batch, "num_classes": ds.num_classes,
+        "iterations": cfg.search.boosting_iterations, "batch_size": batch, "num_classes": ds.num_classes,
         "augmentation": ds.meta["augmentation"]}))
     log_file = work / "adanet.log"
     t0 = time.monotonic()
@@ -694,7 +771,7 @@ def run_others(args, name: str, seed: int, index: int, others: list[str], cfg: C
                                 "reason": "adanet venv not present (--quick does not create it)"})
                         progress(f"{name} seed {seed}: adanet skipped (no venv)")
                         continue
-                    out = run_adanet(cfg, work / system, ds, budget, seed, adanet_python, steps)
+                    out = run_adanet(cfg, work / system, ds, budget, seed, adanet_python)
                 else:
                     raise ValueError(system)
         except Exception as e:  # noqa: BLE001 - a peer that cannot run is a result, reported
