@@ -24,7 +24,8 @@ Method, kept close to what AdaNAS does on the same data:
     CALIBRATION_STEPS steps of iteration 0, which time a training step; they stay in the model
     (the real estimator resumes from them). Every candidate trains max_iteration_steps steps per
     iteration (given in job.json, or those that fill the iteration's share at the calibrated
-    pace with MARGIN to spare for the frozen members' cost in later iterations), batch 32, Adam 1e-3, on the same on-the-fly augmentation (pad-and-crop, cutout, flip
+    pace with MARGIN to spare for the frozen members' cost in later iterations), batch 32,
+    Adam 1e-3, on the same on-the-fly augmentation (pad-and-crop, cutout, flip
     as the recorded policy says; images scaled to [-1, 1] inside the model, as AdaNAS does);
   - the ensemble is the default uniform average of the chosen subnetworks; every iteration adds
     one (force_grow, as AdaNAS) and keeps the candidate ensemble with the lowest loss on the

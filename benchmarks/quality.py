@@ -77,10 +77,11 @@ Fairness:
     includes its final test evaluation; peers stop training a few seconds before B
     (EVAL_RESERVE) so that evaluation fits. Enforcement: AdaNAS and its single tower through
     the library's budget (candidates' shares, a deadline per task); KerasTuner and AutoKeras
-    through TrialDeadline (no trial is created after the deadline, a trial that has finished
-    an epoch stops at the first batch past it, one that has not is abandoned at once by
-    SIGALRM: it has no score to keep); adanet through a SessionRunHook that also skips an
-    iteration that could not finish in time. The wall each system really used is reported next
+    through TrialDeadline at the end of their search share (no trial is created after it, a
+    trial that has finished an epoch stops at the first batch past it, one that has not is
+    abandoned by SIGALRM: it has no score to keep) and the finishing phase's deadline callback
+    at B; adanet through a SessionRunHook that also skips an iteration that could not finish
+    in time. The wall each system really used is reported next
     to its error, and the reading flags any system above 1.1 B.
   - Same machine, same run: per set and seed AdaNAS runs first (its epochs per candidate set the
     peers'), then the others in an order that rotates with the seed. Ratios are computed only
@@ -254,6 +255,7 @@ def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
         "params": report["total_params"],
         "architecture": [m["arch"] for m in report["members"]],
         "best_member": {"spec": best["spec"], "metrics": best["metrics"]},
+        "stage_seconds": report.get("stage_seconds"),   # to find a slow step outside training
         "note": (f"{report['ensemble_size']} members, {report['total_params']:,} params; "
                  f"{len(state['history'])} iterations, {len(candidates)} candidates"
                  + (f"; {wall - used:.1f} s outside training" if used is not None else "")),
@@ -912,6 +914,8 @@ def render(rows: list[dict[str, Any]], args, versions: dict[str, str]) -> str:
                    ", ".join(f"{run} ({day})" for run, day in reused) +
                    " (`--reuse`: same data digest and budgets, checked); the other systems ran in this "
                    "run, with that run's epochs per candidate.")
+    header += (" The tuners search for AdaNAS's exploration share of B and finish their best model for "
+               "the rest, as AdaNAS finishes its best tower; adanet's iterations are sized from B.")
     lines = [header, "",
              ("| set | system | median test error % (min-max) | mean test error % | AdaNAS mean / system mean | "
               "wall s, median (min-max) | notes |"),

@@ -65,6 +65,11 @@ def test_in_process_search_matches_the_pipeline(tmp_path):
     for key in ("test_error", "test_loss", "ensemble_size", "total_params"):
         assert direct[key] == dag[key], key
     assert [it["chosen"] for it in direct["iterations"]] == [it["chosen"] for it in dag["iterations"]]
+    # Every step is timed, in order, each candidate's training on its own.
+    stages = list(direct["stage_seconds"])
+    assert stages[0] == "data" and stages[-1] == "evaluate" and "select-0" in stages
+    assert sum(s.startswith("train-") for s in stages) == sum(it["candidates"] for it in direct["iterations"])
+    assert all(v >= 0 for v in direct["stage_seconds"].values())
 
 
 def test_failed_candidates_do_not_fail_the_pipeline(tmp_path, monkeypatch):
