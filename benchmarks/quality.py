@@ -725,7 +725,7 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
             epochs, steps = ada["epochs_per_candidate"], ada["steps_per_candidate"]
             progress(f"{name} seed {seed}: adanas reused from run {ada['run_id']} (test error "
                      f"{100 * ada['test_error']:.2f}%; {epochs} epochs ({steps} steps) per candidate)")
-            run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs, steps,
+            run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs,
                        None, adanet_python, record)
             return
 
@@ -745,12 +745,12 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
                  f"{result['wall']:.1f}s ({result['wall'] / budget:.2f} B), {result['note']}; "
                  f"{epochs} epochs ({steps} steps) per candidate")
 
-        run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs, steps,
+        run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs,
                    best_member, adanet_python, record)
 
 
 def run_others(args, name: str, seed: int, index: int, others: list[str], cfg: Config, work: Path, ds: Data,
-               base: dict[str, Any], budget: float, epochs: int, steps: int, best_member: Any,
+               base: dict[str, Any], budget: float, epochs: int, best_member: Any,
                adanet_python: Path | None, record: Callable[[dict[str, Any]], None]) -> None:
     """Every system but AdaNAS on one set and seed, in an order that rotates with the seed."""
     import keras
