@@ -9,10 +9,8 @@ it reads plain .npy files that quality.py wrote from the same Dataset artifact A
 
 JOB_DIR holds {train,validation,test}_{x,y}.npy (x: uint8 [N, H, W, C] raw pixels, y: int64 [N])
 and job.json: seed, budget_seconds, eval_reserve_seconds, iterations, batch_size, num_classes,
-augmentation (the policy recorded in the Dataset artifact), and optionally max_iteration_steps
-(by default sized from the budget, see below). The result is printed on
-stdout as one line `ADANET_RESULT {json}`; TensorFlow's logging goes to stderr (--verbose: INFO,
-timestamped).
+augmentation (the policy recorded in the Dataset artifact). The result is printed on stdout as
+one line `ADANET_RESULT {json}`; TensorFlow's logging goes to stderr (--verbose: INFO, timestamped).
 
 Method, kept close to what AdaNAS does on the same data:
   - candidate pool (the same each iteration; AutoEnsembleEstimator cannot grow architectures):
@@ -23,8 +21,8 @@ Method, kept close to what AdaNAS does on the same data:
     (AdaNAS's number of iterations) share what is left of B after a calibration, the first
     CALIBRATION_STEPS steps of iteration 0, which time a training step; they stay in the model
     (the real estimator resumes from them). Every candidate trains max_iteration_steps steps per
-    iteration (given in job.json, or those that fill the iteration's share at the calibrated
-    pace with MARGIN to spare for the frozen members' cost in later iterations), batch 32,
+    iteration, those that fill the iteration's share at the calibrated pace with MARGIN to spare
+    for the frozen members' cost in later iterations, batch 32,
     Adam 1e-3, on the same on-the-fly augmentation (pad-and-crop, cutout, flip
     as the recorded policy says; images scaled to [-1, 1] inside the model, as AdaNAS does);
   - the ensemble is the default uniform average of the chosen subnetworks; every iteration adds
@@ -70,6 +68,7 @@ CUTOUT_FILL = 127.5  # mid-grey: 0 after scaling to [-1, 1], as in AdaNAS
 CALIBRATION_STEPS = 30   # the pace is timed over the last 20 (the first ones trace and warm up)
 MARGIN = 0.85            # of an iteration's share planned as training: later iterations also run
                          # the frozen members, and a step's time varies
+REBUILD = 3.0            # the time between two iterations before one is measured, in start-ups
 
 
 class StepTimer(tf.estimator.SessionRunHook):
@@ -127,7 +126,7 @@ class DeadlineHook(tf.estimator.SessionRunHook):
             self.stop = "deadline"
             run_context.request_stop()
         elif self.count == self.m - self.done - 1 and self.count >= 2:
-            between = self.between if self.between is not None else 3.0 * (self.first_step_ever - CLOCK_START)
+            between = self.between if self.between is not None else REBUILD * (self.first_step_ever - CLOCK_START)
             train_time = (now - self.first) * self.m / (self.count - 1)
             if now + between + train_time > self.deadline:
                 self.stop = "next iteration would not fit"
@@ -274,18 +273,16 @@ def main() -> None:
         )
 
     t_train = time.monotonic()
-    steps, pace = job.get("max_iteration_steps"), None
-    if not steps:
-        # Calibration: iteration 0's first steps, timed; the estimator below resumes from them.
-        timer = StepTimer()
-        make_estimator(10 ** 9).train(input_fn=train_input, hooks=[timer], max_steps=CALIBRATION_STEPS)
-        pace, n = timer.pace(), job["iterations"]
-        startup = timer.times[0] - t_train
-        # What is left, less the graph rebuilds between iterations (about 3x a start-up, as the
-        # DeadlineHook estimates them), shared by the iterations.
-        share = (deadline - time.monotonic() - (n - 1) * 3.0 * startup) / n
-        steps = max(CALIBRATION_STEPS + 10, int(MARGIN * share / pace))
-    hook = DeadlineHook(deadline, steps, done=0 if pace is None else CALIBRATION_STEPS)
+    # Calibration: iteration 0's first steps, timed; the estimator below resumes from them.
+    timer = StepTimer()
+    make_estimator(10 ** 9).train(input_fn=train_input, hooks=[timer], max_steps=CALIBRATION_STEPS)
+    pace, n = timer.pace(), job["iterations"]
+    startup = timer.times[0] - t_train
+    # What is left, less the graph rebuilds between iterations (estimated as the DeadlineHook
+    # does before it has measured one), shared by the iterations.
+    share = (deadline - time.monotonic() - (n - 1) * REBUILD * startup) / n
+    steps = max(CALIBRATION_STEPS + 10, int(MARGIN * share / pace))
+    hook = DeadlineHook(deadline, steps, done=CALIBRATION_STEPS)
     make_estimator(steps).train(input_fn=train_input, hooks=[hook])
     train_seconds = time.monotonic() - t_train
     estimator = make_estimator(steps)
@@ -305,7 +302,7 @@ def main() -> None:
         "train_seconds": train_seconds,
         "stopped": hook.stop,
         "max_iteration_steps": steps,
-        "seconds_per_step": pace,   # measured by the calibration (None when steps were given)
+        "seconds_per_step": pace,   # measured by the calibration
         "between_iterations_seconds": hook.between,
         # Iterations whose bookkeeping finished (each writes architecture-<t>.json). When training
         # stopped inside an iteration, the scored model also holds that iteration's best candidate.

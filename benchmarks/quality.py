@@ -374,6 +374,14 @@ class TrialDeadline:
         return False
 
 
+def search_then_finish(cfg: Config, t0: float, budget: float, kind: str) -> tuple[float, float]:
+    """(end of the search, end of training) on time.monotonic() for a tuner whose clock started
+    at `t0`: AdaNAS's split of the budget (search.budget_exploration of it exploring, the rest
+    finishing), of what is left of B after the peer's EVAL_RESERVE."""
+    train_end = t0 + budget - EVAL_RESERVE[kind]
+    return t0 + cfg.search.budget_exploration * (train_end - t0), train_end
+
+
 def finish_best(model, fit: Callable[..., Any], score: float, deadline: float) -> dict[str, Any]:
     """The peers' finishing phase, AdaNAS's counterpart: the search's best model (its trained
     weights, as AdaNAS's finishing tower starts from its explored weights) trains on until
@@ -454,8 +462,7 @@ def run_keras_tuner(kind: str, cfg: Config, work: Path, ds: Data, budget: float,
 
     keras.utils.set_random_seed(seed)
     t0 = time.monotonic()
-    deadline = t0 + budget - EVAL_RESERVE[kind]
-    explore_end = t0 + cfg.search.budget_exploration * (budget - EVAL_RESERVE[kind])
+    explore_end, deadline = search_then_finish(cfg, t0, budget, kind)
     objective = kt.Objective("val_loss", "min")   # AdaNAS selects by validation loss too
     common = {"hypermodel": cnn_hypermodel(ds.meta["image_shape"], ds.num_classes),
               "directory": str(work), "project_name": kind, "overwrite": True}
@@ -538,8 +545,7 @@ def run_autokeras(cfg: Config, work: Path, ds: Data, budget: float, seed: int, e
     patch = _patch_autokeras()
     keras.utils.set_random_seed(seed)
     t0 = time.monotonic()
-    deadline = t0 + budget - EVAL_RESERVE["autokeras"]
-    explore_end = t0 + cfg.search.budget_exploration * (budget - EVAL_RESERVE["autokeras"])
+    explore_end, deadline = search_then_finish(cfg, t0, budget, "autokeras")
     clf = ak.ImageClassifier(max_trials=AUTOKERAS_MAX_TRIALS, directory=str(work), project_name="autokeras",
                              overwrite=True, seed=seed)
     guard = TrialDeadline(explore_end, hard=deadline)
