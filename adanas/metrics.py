@@ -11,10 +11,15 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+def cross_entropy_per_example(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Softmax cross-entropy (natural log) of each example's integer label."""
+    lp = log_softmax(np.asarray(logits, dtype=np.float64))
+    return -lp[np.arange(len(labels)), labels]
+
+
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Mean softmax cross-entropy (natural log) of integer labels."""
-    lp = log_softmax(np.asarray(logits, dtype=np.float64))
-    return float(-lp[np.arange(len(labels)), labels].mean())
+    return float(cross_entropy_per_example(logits, labels).mean())
 
 
 def error_rate(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -87,10 +87,16 @@ Fairness:
     peers'), then the others in an order that rotates with the seed. Ratios are computed only
     from the systems of one invocation, except with --reuse RESULTS: AdaNAS (and its tower) are
     not rerun, their rows come from an earlier run in RESULTS (checked: same data digest and
-    budget), the peers take that run's epochs per candidate, and the table names the reused run.
+    budget), the peers take that run's epochs per candidate, and the table names the reused run;
+    and the other way round with --peers-from RESULTS: AdaNAS and its tower run, the peers'
+    rows come from the latest run in RESULTS that has them (checked the same way), and the
+    table names that run and sets this run's epochs per candidate beside the ones the peers'
+    trials were sized from (a change to AdaNAS that leaves its exploring shares alone, such as
+    which tower it finishes, can be measured without rerunning the peers' 109 minutes).
 
     python benchmarks/quality.py [--sets digits digits32 textures shapes] [--seeds 0 1 2 3 4]
-        [--budget SECONDS | --budget SET=SECONDS ...] [--systems ...] [--reuse RESULTS] [--quick]
+        [--budget SECONDS | --budget SET=SECONDS ...] [--systems ...]
+        [--reuse RESULTS | --peers-from RESULTS] [--quick]
         [--write BENCHMARKS.md]
 
 --quick: the four sets, 1 seed, a budget of 20 s per system and set, a 1-iteration search (the
@@ -689,10 +695,11 @@ def set_config(args, name: str, seed: int) -> Config:
     return cfg
 
 
-def load_reused(path: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
-    """--reuse: per (set, seed), the rows of the latest run in `path` that has AdaNAS ok for it."""
+def load_reused(path: Path, systems: tuple[str, ...] = ("adanas",)) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """--reuse / --peers-from: per (set, seed), the rows of the latest run in `path` in which one
+    of `systems` ran ok for it."""
     if not path.is_file():
-        raise SystemExit(f"--reuse {path}: no such file")
+        raise SystemExit(f"{path}: no such results file")
     by_run: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
     for line in path.read_text().splitlines():
         if line.strip():
@@ -700,9 +707,17 @@ def load_reused(path: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
             by_run.setdefault((r["set"], r["seed"], r["run_id"]), []).append(r)
     out: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for (name, seed, run), rows in sorted(by_run.items(), key=lambda kv: kv[0][2]):
-        if any(r["system"] == "adanas" and r["status"] == "ok" for r in rows):
+        if any(r["system"] in systems and r["status"] == "ok" for r in rows):
             out[(name, seed)] = rows   # sorted by run id (its start time): the latest wins
     return out
+
+
+def _check_reused(option: str, path: Path, name: str, seed: int, rows: list[dict[str, Any]],
+                  sha: str, budget: float) -> None:
+    for r in rows:
+        if r["data_sha"] != sha or r["budget"] != budget:
+            raise SystemExit(f"{option} {path}: {name} seed {seed} ran on other data or another budget "
+                             f"(data {r['data_sha']} vs {sha}, budget {r['budget']:g} vs {budget:g})")
 
 
 def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], adanet_python: Path | None,
@@ -722,9 +737,7 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
             if old is None:
                 raise SystemExit(f"--reuse {args.reuse}: no AdaNAS result for {name} seed {seed}")
             ada = next(r for r in old if r["system"] == "adanas")
-            if ada["data_sha"] != ds.sha or ada["budget"] != budget:
-                raise SystemExit(f"--reuse {args.reuse}: {name} seed {seed} ran on other data or another "
-                                 f"budget (data {ada['data_sha']} vs {ds.sha}, budget {ada['budget']:g} vs {budget:g})")
+            _check_reused("--reuse", args.reuse, name, seed, [ada], ds.sha, budget)
             for r in old:   # kept with their own run id and date: the table says they are reused
                 if r["system"] == "adanas" or r["system"] not in systems:
                     record({**r, "reused": True})
@@ -753,6 +766,19 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
 
         run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs,
                    best_member, adanet_python, record)
+        if args.peers_reused is not None:
+            source = args.peers_reused.get((name, seed), [])
+            peers = [r for r in source if r["system"] in PEERS and r["system"] not in systems]
+            # The epochs per candidate of the AdaNAS run the peers' trials were sized from.
+            trial_epochs = next((r["epochs_per_candidate"] for r in source
+                                 if r["system"] == "adanas" and r["status"] == "ok"), None)
+            if not peers:
+                raise SystemExit(f"--peers-from {args.peers_from}: no peer result for {name} seed {seed}")
+            _check_reused("--peers-from", args.peers_from, name, seed, peers, ds.sha, budget)
+            for r in peers:   # kept with their own run id and date: the table says they are reused
+                record({**r, "reused": "peers", "trial_epochs": trial_epochs})
+            progress(f"{name} seed {seed}: {', '.join(r['system'] for r in peers)} reused from run "
+                     f"{peers[0]['run_id']}")
 
 
 def run_others(args, name: str, seed: int, index: int, others: list[str], cfg: Config, work: Path, ds: Data,
@@ -899,6 +925,20 @@ def overall_reading(judged: dict[str, dict[str, Any]]) -> str:
     return "Targets, by the letter: " + " ".join(lines)
 
 
+def _epochs_note(rows: list[dict[str, Any]]) -> str:
+    """AdaNAS's epochs per candidate per set, this run's against the peers' (reused) trials'."""
+    out = []
+    for name in SETS:
+        mine = [r["epochs_per_candidate"] for r in rows
+                if r["set"] == name and r["system"] == "adanas" and r["status"] == "ok"]
+        theirs = [r["trial_epochs"] for r in rows if r["set"] == name and r.get("reused") == "peers"
+                  and r.get("trial_epochs") is not None]
+        if mine:
+            out.append(f"{name}: median {statistics.median(mine):g} epochs per candidate"
+                       + (f", the peers' trials {statistics.median(theirs):g}" if theirs else ""))
+    return "; ".join(out)
+
+
 def render(rows: list[dict[str, Any]], args, versions: dict[str, str]) -> str:
     sets = [s for s in SETS if any(r["set"] == s for r in rows)]
     seeds = sorted({r["seed"] for r in rows})
@@ -914,12 +954,21 @@ def render(rows: list[dict[str, Any]], args, versions: dict[str, str]) -> str:
         f"search.budget is B minus a reserve for its steps outside training "
         f"({', '.join(f'{s} {RESERVE[s]:g} s' for s in sets)}). Test error in % on the held-out test "
         f"split ({tests} images); ratios are AdaNAS's mean over the system's.")
-    reused = sorted({(r["run_id"], r["date"][:10]) for r in rows if r.get("reused")})
+    reused = sorted({(r["run_id"], r["date"][:10]) for r in rows if r.get("reused") is True})
     if reused:
         header += (" AdaNAS's rows and its tower's are reused from run " +
                    ", ".join(f"{run} ({day})" for run, day in reused) +
                    " (`--reuse`: same data digest and budgets, checked); the other systems ran in this "
                    "run, with that run's epochs per candidate.")
+    peers_reused = sorted({(r["run_id"], r["date"][:10]) for r in rows if r.get("reused") == "peers"})
+    if peers_reused:
+        ada = [r for r in rows if r["system"] == "adanas" and r["status"] == "ok"]
+        header += (" The peers' rows are reused from run " +
+                   ", ".join(f"{run} ({day})" for run, day in peers_reused) +
+                   " (`--peers-from`: same data digest and budgets, checked); AdaNAS and its tower ran "
+                   "in this run (" + ", ".join(sorted({r['run_id'] for r in ada})) + "). The peers' "
+                   "trials were as long as the earlier AdaNAS run's candidates; this run's AdaNAS "
+                   "explored with the same shares (" + _epochs_note(rows) + ").")
     header += (" The tuners search for AdaNAS's exploration share of B and finish their best model for "
                "the rest, as AdaNAS finishes its best tower; adanet's iterations are sized from B.")
     lines = [header, "",
@@ -995,7 +1044,16 @@ def main() -> None:
                    help="do not rerun AdaNAS: take its rows (and its tower's) per set and seed from the latest "
                         "run in this results file that has them, checked to be on the same data and budget; "
                         "the peers run with that run's epochs per candidate")
+    p.add_argument("--peers-from", type=Path, metavar="RESULTS",
+                   help="do not rerun the peers: run AdaNAS and its tower (and any system named in --systems), "
+                        "take the other peers' rows per set and seed from the latest run in this results file "
+                        "that has them, checked to be on the same data and budget")
     args = p.parse_args()
+    if args.reuse and args.peers_from:
+        p.error("--reuse and --peers-from: reuse one side or the other, not both")
+    args.peers_reused = load_reused(args.peers_from, tuple(PEERS)) if args.peers_from else None
+    if args.peers_from and args.systems is None:
+        args.systems = ["single"]
     if args.reuse and args.systems and "single" in args.systems:
         p.error("--reuse: the single tower is retrained from the search's best member; reuse its rows too "
                 "(leave single out of --systems)")

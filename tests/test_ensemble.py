@@ -332,3 +332,47 @@ def test_logits_that_do_not_line_up_with_the_labels_are_refused():
                                          r"the shard holds 1 labels"):
         list(ensemblers.stack([good, short], "validation", y))
     assert ensemblers.stack([good, _unit("x", np.zeros((3, 2)))], "test", y) is None
+
+
+def _scored(name: str, params: int, logits: np.ndarray, y: np.ndarray) -> ensemblers.Unit:
+    return ensemblers.Unit({"spec": {"name": name}, "metrics": {
+        "params": params, "validation_loss": metrics.cross_entropy(logits, y)}}, {"validation": logits})
+
+
+def test_best_subnetwork_prefers_capacity_only_where_validation_cannot_tell(tmp_path):
+    y = np.array([0, 1, 0, 1])
+    # Paired per-example losses by hand: ln 2 for uniform logits; for +-a logits on the true
+    # class, ln(1 + e^-2a). small is slightly better than big on two examples and equal on two.
+    uniform = np.zeros((4, 2))
+    sure = np.eye(2)[y] * 2.0 - 1.0                   # margin 2 on every example: ln(1 + e^-2)
+    small_logits = np.where(np.arange(4)[:, None] < 2, sure * 0.05, uniform)
+    small = _scored("small", 100, small_logits, y)
+    big = _scored("big", 1000, uniform, y)
+    d = np.log(2) - np.log1p(np.exp(-0.1))            # big's loss - small's on the first two
+    diffs = np.array([d, d, 0.0, 0.0])
+    assert diffs.mean() < ensemble.TIE_Z * diffs.std(ddof=1) / 2      # within the noise ...
+    assert small.info["metrics"]["validation_loss"] < big.info["metrics"]["validation_loss"]
+    assert ensemble.best_subnetwork([small, big], y).name == "big"   # ... so capacity decides
+    # A clear difference on every example is not noise: the lower loss wins however small.
+    clear = _scored("clear", 100, sure, y)
+    assert ensemble.best_subnetwork([clear, big], y).name == "clear"
+    assert ensemble.best_subnetwork([big], y).name == "big"
+    # Equal capacity among the tied: the lower loss.
+    twin = _scored("twin", 100, uniform, y)
+    assert ensemble.best_subnetwork([twin, small], y).name == "small"
+
+
+def test_the_best_subnetwork_to_finish_is_carried_by_that_rule(tmp_path):
+    # Iteration 0's only candidate edges ahead of iteration 1's larger one by noise: the larger
+    # one becomes the best subnetwork (what a budgeted search finishes) and the guarantee's bar.
+    search = config.from_dict(tiny_config_dict()).search
+    y = np.array([0, 1, 0, 1])
+    ds = write_dataset(tmp_path / "dataset", y, y)
+    noisy = np.where(np.arange(4)[:, None] == 0, 0.2 * (np.eye(2)[y] - 0.5), 0.0)
+    flat = np.zeros((4, 2))
+    a = write_candidate(tmp_path / "a", "i0_c0", noisy, noisy, validation_loss=metrics.cross_entropy(noisy, y))
+    ensemble.select_step(search, 0, ds, [a], None, tmp_path / "e0")
+    b = write_candidate(tmp_path / "b", "i1_c0", flat, flat, params=100,
+                        validation_loss=metrics.cross_entropy(flat, y))
+    ensemble.select_step(search, 1, ds, [b], tmp_path / "e0", tmp_path / "e1")
+    assert artifacts.ensemble_record(tmp_path / "e1")["best_single"]["spec"]["name"] == "i1_c0"

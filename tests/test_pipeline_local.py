@@ -56,11 +56,15 @@ def test_early_stopping_skips_the_remaining_iterations(tmp_path):
     assert not list((tmp_path / "root").rglob("*iteration-2*"))
 
 
-def test_in_process_search_matches_the_pipeline(tmp_path):
+def test_in_process_search_matches_the_pipeline(tmp_path, monkeypatch):
     """Same seed, same steps: the DAG under kfp.local and the in-process loop agree exactly."""
+    import gc
+
     from adanas.search import run_search
     cfg = config.from_dict(tiny_config_dict())
     dag, _ = run_hermetic(cfg, tmp_path / "root")
+    collected, collect = [], gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: collected.append(1) or collect(*a))
     direct, _ = run_search(cfg, tmp_path / "direct")
     for key in ("test_error", "test_loss", "ensemble_size", "total_params"):
         assert direct[key] == dag[key], key
@@ -70,6 +74,10 @@ def test_in_process_search_matches_the_pipeline(tmp_path):
     assert stages[0] == "data" and stages[-1] == "evaluate" and "select-0" in stages
     assert sum(s.startswith("train-") for s in stages) == sum(it["candidates"] for it in direct["iterations"])
     assert all(v >= 0 for v in direct["stage_seconds"].values())
+    # The tasks' garbage is collected after each one, timed on its own, not left to a late
+    # collection that may land inside a budgeted task.
+    assert len(collected) >= sum(it["candidates"] for it in direct["iterations"])
+    assert sum(s.startswith("collect-") for s in stages) == sum(it["candidates"] for it in direct["iterations"])
 
 
 def test_failed_candidates_do_not_fail_the_pipeline(tmp_path, monkeypatch):
