@@ -96,7 +96,7 @@ Fairness:
 
     python benchmarks/quality.py [--sets digits digits32 textures shapes] [--seeds 0 1 2 3 4]
         [--budget SECONDS | --budget SET=SECONDS ...] [--systems ...]
-        [--reuse RESULTS | --peers-from RESULTS] [--quick]
+        [--reuse RESULTS | --peers-from RESULTS] [--quick] [--table RESULTS]
         [--write BENCHMARKS.md]
 
 --quick: the four sets, 1 seed, a budget of 20 s per system and set, a 1-iteration search (the
@@ -939,14 +939,14 @@ def _epochs_note(rows: list[dict[str, Any]]) -> str:
     return "; ".join(out)
 
 
-def render(rows: list[dict[str, Any]], args, versions: dict[str, str]) -> str:
+def render(rows: list[dict[str, Any]], args, versions: dict[str, str], measured: str | None = None) -> str:
     sets = [s for s in SETS if any(r["set"] == s for r in rows)]
     seeds = sorted({r["seed"] for r in rows})
     overrides = "".join(f" --set {o}" for o in args.overrides)
     budgets = ", ".join(f"{s} {args.budgets[s]:g} s" for s in sets)
     tests = ", ".join(f"{s} {next(r['test_examples'] for r in rows if r['set'] == s)}" for s in sets)
     header = (
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_model()}), no GPU; "
+        f"Measured {measured or time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_model()}), no GPU; "
         f"tensorflow {versions['tensorflow']}, keras {versions['keras']}, keras-tuner {versions['keras-tuner']}, "
         f"autokeras {versions['autokeras']}, adanet {versions['adanet']} (own venv, tensorflow-cpu 2.15.1); "
         f"`{args.config}{overrides}` pointed at each set (benchmarks/suite_data.py, data seed {args.data_seed}), "
@@ -1048,7 +1048,27 @@ def main() -> None:
                    help="do not rerun the peers: run AdaNAS and its tower (and any system named in --systems), "
                         "take the other peers' rows per set and seed from the latest run in this results file "
                         "that has them, checked to be on the same data and budget")
+    p.add_argument("--table", type=Path, metavar="RESULTS",
+                   help="run nothing: render the table (and --write it) from the rows of one invocation's "
+                        "results file, e.g. after a run without --write")
     args = p.parse_args()
+    if args.table:
+        if not args.table.is_file():
+            p.error(f"--table {args.table}: no such results file")
+        rows = [json.loads(line) for line in args.table.read_text().splitlines() if line.strip()]
+        if not rows:
+            p.error(f"--table {args.table}: no rows")
+        args.budgets = parse_budgets(args.budget, BUDGETS, p)
+        ada = next((r for r in reversed(rows) if r["system"] == "adanas"), rows[-1])
+        args.config, args.overrides = ada["config"], ada["overrides"]
+        versions = dict(ada["versions"])
+        for r in rows:   # a reused side's versions where this run did not run that system
+            versions.update({k: v for k, v in r["versions"].items() if versions.get(k) in (None, "not run")})
+        table = render(rows, args, versions, measured=max(r["date"] for r in rows)[:10])
+        print(table)
+        if args.write:
+            write_section(args.write, table, MARK, TITLE)
+        return
     if args.reuse and args.peers_from:
         p.error("--reuse and --peers-from: reuse one side or the other, not both")
     args.peers_reused = load_reused(args.peers_from, tuple(PEERS)) if args.peers_from else None
