@@ -769,9 +769,9 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
         if args.peers_reused is not None:
             source = args.peers_reused.get((name, seed), [])
             peers = [r for r in source if r["system"] in PEERS and r["system"] not in systems]
-            # The epochs per candidate of the AdaNAS run the peers' trials were sized from.
-            trial_epochs = next((r["epochs_per_candidate"] for r in source
-                                 if r["system"] == "adanas" and r["status"] == "ok"), None)
+            # The epochs per candidate of the AdaNAS rows the peers' trials were sized from (in
+            # the same file; with --reuse they keep their own run id).
+            trial_epochs = args.peers_adanas_epochs.get((name, seed))
             if not peers:
                 raise SystemExit(f"--peers-from {args.peers_from}: no peer result for {name} seed {seed}")
             _check_reused("--peers-from", args.peers_from, name, seed, peers, ds.sha, budget)
@@ -1072,6 +1072,10 @@ def main() -> None:
     if args.reuse and args.peers_from:
         p.error("--reuse and --peers-from: reuse one side or the other, not both")
     args.peers_reused = load_reused(args.peers_from, tuple(PEERS)) if args.peers_from else None
+    args.peers_adanas_epochs = {} if not args.peers_from else {
+        (r["set"], r["seed"]): r["epochs_per_candidate"]
+        for r in map(json.loads, filter(str.strip, args.peers_from.read_text().splitlines()))
+        if r["system"] == "adanas" and r["status"] == "ok"}
     if args.peers_from and args.systems is None:
         args.systems = ["single"]
     if args.reuse and args.systems and "single" in args.systems:
