@@ -47,11 +47,10 @@ def run_search(cfg: Config, workdir: str | os.PathLike) -> tuple[dict[str, Any],
                 train.train_step(spec, cfg.training, dataset, out, previous,
                                  tensorboard_dir=work / "tensorboard")
             # In one process the tasks' garbage (Keras models, their input pipelines) piles
-            # up until a full collection, where a long task's tf.data iterator destructor can
-            # wait up to a minute for its autotuning thread (55 s after 88 s tasks on the
-            # quality suite, located with gdb and reproduced alone). Collected here,
-            # between tasks, it is timed as its own step and never lands inside the next task's
-            # budget share. The pipeline runs each task in a process of its own.
+            # up until a full collection; collected here, between tasks, it is timed as its own
+            # step and never lands inside the next task's budget share (a stalled destructor
+            # once cost 55 s there: see adanas.inputs.training_stream). The pipeline runs each
+            # task in a process of its own.
             with stage(f"collect-{spec['name']}"):
                 gc.collect()
             dirs.append(out)

@@ -76,6 +76,17 @@ def test_training_stream_covers_every_shard_and_is_deterministic(tmp_path):
     assert len({int(v) // 7 for v in small.ravel()[:8]}) > 1
 
 
+def test_training_stream_has_no_autotuning_thread_to_wait_for(tmp_path):
+    # Deleting an iterator waits out tf.data's autotuning thread (up to a minute after a long
+    # task; adanas.inputs): the stream a task reads for its whole training runs without it.
+    x = {s: np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1) for s, n in zip(SPLITS, (8, 4, 4))}
+    artifacts.write_dataset(tmp_path, x, {s: np.arange(len(v)) % 2 for s, v in x.items()},
+                            {"num_classes": 2}, shard_size=4)
+    ds = inputs.training_stream(tmp_path, artifacts.dataset_meta(tmp_path), 2, POLICY, seed=0,
+                                shuffle_buffer=8)
+    assert ds.options().autotune.enabled is False
+
+
 def test_cached_teacher_rows_follow_their_records(tmp_path):
     n = 30
     x = {s: np.arange(k, dtype=np.uint8).reshape(k, 1, 1, 1) for s, k in zip(SPLITS, (n, 3, 3))}
