@@ -339,7 +339,7 @@ def _scored(name: str, params: int, logits: np.ndarray, y: np.ndarray) -> ensemb
         "params": params, "validation_loss": metrics.cross_entropy(logits, y)}}, {"validation": logits})
 
 
-def test_best_subnetwork_prefers_capacity_only_where_validation_cannot_tell(tmp_path):
+def test_best_subnetwork_prefers_capacity_only_where_validation_cannot_tell():
     y = np.array([0, 1, 0, 1])
     # Paired per-example losses by hand: ln 2 for uniform logits; for +-a logits on the true
     # class, ln(1 + e^-2a). small is slightly better than big on two examples and equal on two.
