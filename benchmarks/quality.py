@@ -695,20 +695,23 @@ def set_config(args, name: str, seed: int) -> Config:
     return cfg
 
 
-def load_reused(path: Path, systems: tuple[str, ...] = ("adanas",)) -> dict[tuple[str, int], list[dict[str, Any]]]:
-    """--reuse / --peers-from: per (set, seed), the rows of the latest run in `path` in which one
-    of `systems` ran ok for it."""
+def read_rows(path: Path, option: str) -> list[dict[str, Any]]:
+    """The rows of a results file (one JSON object per line), for --reuse, --peers-from, --table."""
     if not path.is_file():
-        raise SystemExit(f"{path}: no such results file")
+        raise SystemExit(f"{option} {path}: no such results file")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_reused(rows: list[dict[str, Any]], systems: tuple[str, ...] = ("adanas",)) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """--reuse / --peers-from: per (set, seed), the rows of the latest run among `rows` in which
+    one of `systems` ran ok for it."""
     by_run: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            by_run.setdefault((r["set"], r["seed"], r["run_id"]), []).append(r)
+    for r in rows:
+        by_run.setdefault((r["set"], r["seed"], r["run_id"]), []).append(r)
     out: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for (name, seed, run), rows in sorted(by_run.items(), key=lambda kv: kv[0][2]):
-        if any(r["system"] in systems and r["status"] == "ok" for r in rows):
-            out[(name, seed)] = rows   # sorted by run id (its start time): the latest wins
+    for (name, seed, run), group in sorted(by_run.items(), key=lambda kv: kv[0][2]):
+        if any(r["system"] in systems and r["status"] == "ok" for r in group):
+            out[(name, seed)] = group   # sorted by run id (its start time): the latest wins
     return out
 
 
@@ -1053,9 +1056,7 @@ def main() -> None:
                         "results file, e.g. after a run without --write")
     args = p.parse_args()
     if args.table:
-        if not args.table.is_file():
-            p.error(f"--table {args.table}: no such results file")
-        rows = [json.loads(line) for line in args.table.read_text().splitlines() if line.strip()]
+        rows = read_rows(args.table, "--table")
         if not rows:
             p.error(f"--table {args.table}: no rows")
         args.budgets = parse_budgets(args.budget, BUDGETS, p)
@@ -1071,17 +1072,16 @@ def main() -> None:
         return
     if args.reuse and args.peers_from:
         p.error("--reuse and --peers-from: reuse one side or the other, not both")
-    args.peers_reused = load_reused(args.peers_from, tuple(PEERS)) if args.peers_from else None
-    args.peers_adanas_epochs = {} if not args.peers_from else {
-        (r["set"], r["seed"]): r["epochs_per_candidate"]
-        for r in map(json.loads, filter(str.strip, args.peers_from.read_text().splitlines()))
-        if r["system"] == "adanas" and r["status"] == "ok"}
+    peer_rows = read_rows(args.peers_from, "--peers-from") if args.peers_from else []
+    args.peers_reused = load_reused(peer_rows, tuple(PEERS)) if args.peers_from else None
+    args.peers_adanas_epochs = {(r["set"], r["seed"]): r["epochs_per_candidate"] for r in peer_rows
+                                if r["system"] == "adanas" and r["status"] == "ok"}
     if args.peers_from and args.systems is None:
         args.systems = ["single"]
     if args.reuse and args.systems and "single" in args.systems:
         p.error("--reuse: the single tower is retrained from the search's best member; reuse its rows too "
                 "(leave single out of --systems)")
-    args.reused = load_reused(args.reuse) if args.reuse else None
+    args.reused = load_reused(read_rows(args.reuse, "--reuse")) if args.reuse else None
     rotate = args.quick and args.systems is None
     if args.quick:
         if args.write:
