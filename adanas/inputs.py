@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from adanas import artifacts, metrics
-from adanas.augment import augment_fn, targets_fn
+from adanas.augment import augment_fn, finish
 
 # Shards read at once: enough to mix classes stored apart, few enough to keep reads sequential.
 CYCLE_LENGTH = 4
@@ -77,15 +77,7 @@ def training_stream(dataset_dir: str | os.PathLike, meta: dict[str, Any], batch_
 
         ds = tf.data.Dataset.zip(examples, seeds).map(
             decode_and_augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=True)
-    # No autotuning thread: it sleeps up to a minute between optimizations, and deleting the
-    # iterator waits it out, so a task that trained for more than a minute lost up to a minute
-    # more at its end (measured: 52.2 s to delete the iterator after 90 s of reading, 0.35 s
-    # without it). AUTOTUNE then means tf.data's default parallelism (the cores it may use) and a
-    # prefetch buffer that still grows when the model finds it empty.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.map(targets_fn(num_classes, outputs)).prefetch(tf.data.AUTOTUNE).with_options(options)
+    return finish(ds.batch(batch_size, drop_remainder=True), num_classes, outputs)
 
 
 def shard_images(dataset_dir: str | os.PathLike, shard: artifacts.Shard, meta: dict[str, Any],

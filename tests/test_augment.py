@@ -59,6 +59,13 @@ def test_training_dataset_is_deterministic():
     assert batch_x.shape == (4, 6, 6, 1) and batch_y.shape == (4, 3)
 
 
+def test_training_dataset_runs_without_autotuning():
+    # As the streamed one (adanas.inputs): deleting an autotuned iterator can wait a minute.
+    x, y = np.zeros((8, 4, 4, 1), np.uint8), np.arange(8) % 2
+    for policy in ({**POLICY, "policy": "none"}, {**POLICY, "flip": True}):
+        assert augment.training_dataset(x, y, 2, 4, policy, seed=0).options().autotune.enabled is False
+
+
 def _rgb(seed=0, side=16):
     return np.random.default_rng(seed).uniform(0, 255, (side, side, 3)).astype(np.float32)
 
