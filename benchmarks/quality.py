@@ -70,6 +70,8 @@ Fairness:
   - Augmentation: the KerasTuner models and the adanet candidates train on the same on-the-fly
     augmentation policy AdaNAS records in the artifact (pad-and-crop, cutout, flips where the
     set allows them), so the comparison is between search methods, not input pipelines.
+    The KerasTuner models' pipeline (`adanas.augment.training_dataset`, in memory) ends as
+    AdaNAS's streamed one does (`augment.finish`: no tf.data autotuning thread, since 1bebe90).
     AutoKeras uses its own (searched) augmentation.
   - Budget: B per set (BUDGETS, or --budget), the same for every system, AdaNAS included: its
     wall time is that of the whole run_search (data step to test evaluation). Each system's
