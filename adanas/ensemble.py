@@ -58,7 +58,8 @@ def best_subnetwork(units: list[Unit], y_val: Any) -> Unit:
     capacity the data needs (shapes in clutter: 2-layer towers stay at 72% error where 3- and
     4-layer ones reach 4-36%). "Within the noise": the mean of the paired per-example differences
     in cross-entropy from the cached logits is under TIE_Z standard errors of that mean. A small
-    tower ahead by more than that is kept (on the suite's shapes, 2 of 5 seeds still finish one).
+    tower ahead by more than that is kept (the suite's shapes finished one in 2 of 5 seeds in
+    one run of 2026-11-29, in none of 5 in the next, whose candidates trained more steps).
     """
     lowest = min(units, key=lambda u: u.info["metrics"]["validation_loss"])
     if len(units) == 1:

@@ -49,7 +49,7 @@ def run_search(cfg: Config, workdir: str | os.PathLike) -> tuple[dict[str, Any],
             # In one process the tasks' garbage (Keras models, their input pipelines) piles
             # up until a full collection; collected here, between tasks, it is timed as its own
             # step and never lands inside the next task's budget share (a stalled destructor
-            # once cost 55 s there: see adanas.inputs.training_stream). The pipeline runs each
+            # once cost 55 s there: see adanas.augment.finish). The pipeline runs each
             # task in a process of its own.
             with stage(f"collect-{spec['name']}"):
                 gc.collect()

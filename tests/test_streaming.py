@@ -78,7 +78,7 @@ def test_training_stream_covers_every_shard_and_is_deterministic(tmp_path):
 
 def test_training_stream_has_no_autotuning_thread_to_wait_for(tmp_path):
     # Deleting an iterator waits out tf.data's autotuning thread (up to a minute after a long
-    # task; adanas.inputs): the stream a task reads for its whole training runs without it.
+    # task; adanas.augment.finish): the stream a task reads for its whole training runs without it.
     x = {s: np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1) for s, n in zip(SPLITS, (8, 4, 4))}
     artifacts.write_dataset(tmp_path, x, {s: np.arange(len(v)) % 2 for s, v in x.items()},
                             {"num_classes": 2}, shard_size=4)
