@@ -5,19 +5,28 @@ accelerators) on GPU/TPU, wall-clock task seconds on CPU. The data, select and e
 are not counted (seconds, beside training's minutes to hours); the report shows them apart.
 
 Shares. The iterations before the last grow the ensemble on `search.budget_exploration` of
-the budget: before iteration t what is left of it is split evenly over the candidates of those
-iterations left, `(exploration x budget - used) / ((boosting_iterations - 1 - t) x
-candidates_per_iteration)`. The last iteration *finishes*: one candidate, the best tower so far,
-trains on from its weights with all that is left. Why: on data where a tower is still
-learning when its share ends (the quality suite's sets at minutes of budget), its error keeps
-falling steeply with training time, and towers trained for a sixth of the budget each lose to
-one trained for all of it; the tower that is finished has had most of the budget, and selection
-still returns the ensemble where that is better (ensemblers.returned_model). With one iteration
-its candidates share the whole budget. The first candidates get at least `MIN_SHARE_SECONDS`
-(when the budget has it) even if exploration's share is smaller. A search finishes early when
-an exploring share would be under `MIN_SHARE_SECONDS` or twice the overhead a candidate task has
-shown beyond its training (building the model, caching logits, saving), and stops after it
-finishes, or when even the finishing share would be that small.
+the budget, planned at the start: each of their candidates gets `exploration x budget /
+((boosting_iterations - 1) x candidates_per_iteration)`, raised to the least a candidate needs
+(`MIN_SHARE_SECONDS`, or twice the overhead a candidate task has shown beyond its training:
+building the model, caching logits, saving). The last iteration *finishes*: one candidate, the
+best tower so far, trains on from its weights with all that is left. Why: on data where a tower
+is still learning when its share ends (the quality suite's sets at minutes of budget), its error
+keeps falling steeply with training time, and towers trained for a sixth of the budget each lose
+to one trained for all of it; the tower that is finished has had most of the budget, and
+selection still returns the ensemble where that is better (ensemblers.returned_model).
+
+Why planned, not recomputed from what is left: which candidates are explored must not depend on
+how fast the machine runs that hour. Shares were once what was left of exploration's fraction
+split over the candidates still to come; a slow hour's tasks overran their shares by a second or
+two, the next iteration's share fell under the floor, and the search finished before it ever
+proposed the grown (deeper) towers, where a fast hour explored them (the suite's shapes: a
+3-layer tower finished at 29% error one evening, the 4-layer one at 1.7% that night, the same
+code). Now overruns, and shares raised to the floor, come out of the finishing share: an
+exploring iteration runs unless it would leave the finishing less than half of its planned
+share, `(1 - exploration) x budget / 2`; then the search finishes early. With one iteration its
+candidates share the whole budget. The first candidates get at least the floor even when that
+bound is not met, and the search stops after it finishes, or when even the finishing share would
+be under the floor.
 """
 
 from __future__ import annotations
@@ -54,23 +63,23 @@ def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float 
         return None, "", False
     used = used_seconds(history)
     floor = max(MIN_SHARE_SECONDS, 2.0 * overhead_seconds(history))
-    if history and any(c.get("move") == FINISH for c in history[-1]["candidates"]):
-        return None, f"budget: {used:.0f} s of {total:.0f} s used; the best tower was trained on with the rest", False
-    iterations = search.boosting_iterations
+    why = finished(search, history)
+    if why:
+        return None, why, False
+    iterations, count = search.boosting_iterations, search.candidates_per_iteration
     if iterations > 1 and iteration < iterations - 1:
-        each = (search.budget_exploration * total - used) / (
-            (iterations - 1 - iteration) * search.candidates_per_iteration)
-        if each >= floor:
+        each = max(search.budget_exploration * total / ((iterations - 1) * count), floor)
+        keep = (1.0 - search.budget_exploration) * total / 2.0
+        if used + each * count <= total - keep:
             return each, "", False
     elif iterations == 1:
-        each = (total - used) / search.candidates_per_iteration
+        each = (total - used) / count
         if each >= floor:
             return each, "", False
         return None, _too_small(used, total, each, floor), False
     if not history:
         # Nothing trained yet to finish: the first candidates get the least a candidate needs.
-        each = min(floor, total / search.candidates_per_iteration)
-        return each, "", False
+        return min(floor, total / count), "", False
     each = total - used
     if each < floor:
         return None, _too_small(used, total, each, floor), False
@@ -79,6 +88,14 @@ def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float 
 
 # The move of the candidate that finishes a budgeted search (adanas.generators).
 FINISH = "continue"
+
+
+def finished(search, history: list[dict[str, Any]]) -> str:
+    """Why the search stops, if its last iteration finished it (trained the best tower on), or ""."""
+    total = search.budget_seconds()
+    if total is None or not history or not any(c.get("move") == FINISH for c in history[-1]["candidates"]):
+        return ""
+    return f"budget: {used_seconds(history):.0f} s of {total:.0f} s used; the best tower was trained on with the rest"
 
 
 def _too_small(used: float, total: float, each: float, floor: float) -> str:

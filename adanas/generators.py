@@ -131,13 +131,13 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     than `early_stopping_margin`, when `budget` is spent (adanas.budget), or when no candidate
     fits `max_ensemble_params` in any ensemble the configured strategies (or caruana) would
     form. With a budget each spec carries its share, `budget_seconds`, and the last iteration
-    (or an earlier one, once exploring shares would be too small) is one candidate that trains
-    the best subnetwork so far on (`finishing_spec`).
+    (or an earlier one, once exploring would eat into the finishing share: adanas.budget) is one
+    candidate that trains the best subnetwork so far on (`finishing_spec`).
     """
     record = artifacts.ensemble_record(previous_dir)
     history, members = record["history"], record["members"]
     if iteration >= search.boosting_iterations:
-        return [], f"done: {search.boosting_iterations} iterations"
+        return [], budget.finished(search, history) or f"done: {search.boosting_iterations} iterations"
     margin = search.early_stopping_margin
     if history and margin is not None and history[-1]["improvement"] is not None \
             and history[-1]["improvement"] < margin:
