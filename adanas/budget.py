@@ -22,11 +22,14 @@ two, the next iteration's share fell under the floor, and the search finished be
 proposed the grown (deeper) towers, where a fast hour explored them (the suite's shapes: a
 3-layer tower finished at 29% error one evening, the 4-layer one at 1.7% that night, the same
 code). Now overruns, and shares raised to the floor, come out of the finishing share: an
-exploring iteration runs unless it would leave the finishing less than half of its planned
-share, `(1 - exploration) x budget / 2`; then the search finishes early. With one iteration its
-candidates share the whole budget. The first candidates get at least the floor even when that
-bound is not met, and the search stops after it finishes, or when even the finishing share would
-be under the floor.
+exploring iteration runs if, at its planned shares, it leaves the finishing at least half of
+the finishing's planned share, `(1 - exploration) x budget / 2`; else the search finishes early.
+So `budget_exploration` is the planned fraction, and exploring may take up to `(1 +
+exploration) / 2` of the budget (0.6 at the default 0.2) where floors or a slow machine need it.
+With one iteration its candidates share the whole budget. The first candidates get at least the
+floor even when that bound is not met, and the search stops after it finishes, or when even the
+finishing share would be under the floor. Shares count what the budget counts (accelerator
+time on GPU/TPU); a task holding N accelerators runs for its share / N (`wall_seconds`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ def spent_seconds(metrics: dict[str, Any]) -> float:
     """What one candidate's training task counts against the budget."""
     accel = float(metrics.get("accelerator_seconds") or 0.0)
     return accel if accel > 0 else float(metrics.get("task_seconds") or 0.0)
+
+
+def wall_seconds(share_seconds: float, accelerators: int) -> float:
+    """How long a task may run for `share_seconds` of the budget while holding `accelerators`
+    (0 on CPU): the budget counts accelerator time on GPU/TPU, wall-clock time on CPU."""
+    return share_seconds / max(1, accelerators)
 
 
 def used_seconds(history: list[dict[str, Any]]) -> float:

@@ -452,9 +452,10 @@ class SearchConfig:
         "training.train_epochs / max_iteration_steps. boosting_iterations "
         "stays the most it runs. null = off")
     budget_exploration: Float = Field(
-        0.2, description="with a budget and boosting_iterations > 1: the fraction of the budget "
-        "for the iterations that grow the ensemble; the rest goes to training the best tower "
-        "on, in the last iteration. In (0, 1)")
+        0.2, description="with a budget and boosting_iterations > 1: the planned fraction of the "
+        "budget for the iterations that grow the ensemble; the rest goes to training the best "
+        "tower on, in the last iteration. Shares raised to their floor and overruns may take "
+        "exploring up to (1 + this) / 2 of the budget (adanas.budget). In (0, 1)")
     early_stopping_margin: Float | None = Field(None, description="stop the search after an "
                                                 "iteration that lowered the objective by less "
                                                 "than this; null = never")

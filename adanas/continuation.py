@@ -108,7 +108,9 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
             f"{margin} a continued search would stop at once: lower the margin (or null)")
     old_budget = (record.get("search") or {}).get("max_ensemble_params")
     budget = cfg.search.max_ensemble_params
-    if stopped.startswith("budget") and budget is not None and (old_budget is None or budget <= old_budget):
+    # The parameter budget's stop (adanas.generators.plan); a time budget's reads "budget: N s ...".
+    on_params = stopped.startswith("budget: the ensemble has")
+    if on_params and budget is not None and (old_budget is None or budget <= old_budget):
         raise ContinuationError(
             f"{where}: that search ended on its parameter budget ({stopped}); raise "
             f"search.max_ensemble_params above {old_budget or budget:,} (or null) to continue it")

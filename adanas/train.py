@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from adanas import artifacts, checkpoints, curves, metrics, models, timed
+from adanas import artifacts, budget, checkpoints, curves, metrics, models, timed
 from adanas.config import TrainingConfig
 from adanas.ensemble_model import combined_model
 
@@ -366,7 +366,9 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         # Its share of search.budget: it trains until the share is spent (adanas.timed).
         steps_per_epoch, epochs = max(1, n_train // batch), timed.EPOCH_BOUND
         predicted = sum(int(meta["splits"][split]) for split in logit_splits)
-        share = timed.Share(task_start, candidate["budget_seconds"], predicted, batch,
+        # The share counts accelerator time (adanas.budget); the task's clock is wall time.
+        seconds = budget.wall_seconds(candidate["budget_seconds"], accelerators()[1])
+        share = timed.Share(task_start, seconds, predicted, batch,
                             checkpoints.saved_extra(backup).get("progress", 0.0))
         with dist.scope():
             progress = timed.progress_variable()

@@ -53,9 +53,11 @@ the budget gave them, in epochs of the training split (at least 1).
 
 Search, then finish (since 2026-11-29; the earlier tables gave the peers no finishing phase and
 trials as short as AdaNAS's exploring candidates, so their best model was one trained for a
-share of B). AdaNAS spends search.budget_exploration of its budget growing the ensemble and the
-rest finishing its best tower from the weights it explored. The tuners get the same split:
-the search runs until that share of B (no trial starts after it; a running trial stops after
+share of B). AdaNAS spends part of its budget growing the ensemble (search.budget_exploration
+as planned, more where shares are raised to their floor: adanas.budget) and the rest finishing
+its best tower from the weights it explored. The tuners get the same split, the fraction AdaNAS
+spent exploring on that set and seed (its row's exploring_seconds over its search budget; the
+configured fraction for rows recorded before 2026-11-30): the search runs until that share of B (no trial starts after it; a running trial stops after
 its current epoch, or is abandoned if it has none and another trial already has a score), then
 the best trial's model trains on from its weights with its own optimizer until B (less
 EVAL_RESERVE), keeping the weights with the lowest validation loss (`finish_best`). adanet has
@@ -142,6 +144,7 @@ from environment import cpu_model  # noqa: E402
 from orchestration import write_section  # noqa: E402
 
 from adanas import artifacts, data  # noqa: E402
+from adanas.budget import FINISH, spent_seconds  # noqa: E402
 from adanas.config import Config, load_config  # noqa: E402
 
 MARK = "quality"
@@ -247,12 +250,14 @@ def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
     batch = min(cfg.training.batch_size, len(ds.y["train"]))
     steps = int(statistics.median(c["train_steps"] for c in candidates))
     used = (report.get("budget") or {}).get("used_seconds")
+    exploring = sum(spent_seconds(c) for c in candidates if c.get("move") != FINISH)
     return {
         "test_error": report["test_error"],
         "validation_error": state["history"][-1]["ensemble"]["validation_error"],
         "wall": wall,
         "search_budget": cfg.search.budget_seconds(),
         "budget_used": used,
+        "exploring_seconds": exploring,   # the peers' search share (peer_split)
         "outside_training": None if used is None else wall - used,   # what RESERVE must cover
         "iterations": len(state["history"]),
         "candidates": len(candidates),
@@ -382,10 +387,21 @@ class TrialDeadline:
         return False
 
 
+def peer_split(cfg: Config, ada: dict[str, Any]) -> Config:
+    """`cfg` with search.budget_exploration set to the fraction of its search budget AdaNAS
+    spent exploring in `ada` (its row on the same set and seed), for the peers' search share."""
+    spent, total = ada.get("exploring_seconds"), ada.get("search_budget")
+    if not spent or not total:
+        return cfg
+    fraction = min(max(spent / total, 0.01), 0.99)
+    return dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, budget_exploration=fraction))
+
+
 def search_then_finish(cfg: Config, t0: float, budget: float, kind: str) -> tuple[float, float]:
     """(end of the search, end of training) on time.monotonic() for a tuner whose clock started
-    at `t0`: AdaNAS's split of the budget (search.budget_exploration of it exploring, the rest
-    finishing), of what is left of B after the peer's EVAL_RESERVE."""
+    at `t0`: AdaNAS's split of the budget (search.budget_exploration of it exploring, as
+    `peer_split` sets it, the rest finishing), of what is left of B after the peer's
+    EVAL_RESERVE."""
     train_end = t0 + budget - EVAL_RESERVE[kind]
     return t0 + cfg.search.budget_exploration * (train_end - t0), train_end
 
@@ -749,8 +765,8 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
             epochs, steps = ada["epochs_per_candidate"], ada["steps_per_candidate"]
             progress(f"{name} seed {seed}: adanas reused from run {ada['run_id']} (test error "
                      f"{100 * ada['test_error']:.2f}%; {epochs} epochs ({steps} steps) per candidate)")
-            run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs,
-                       None, adanet_python, record)
+            run_others(args, name, seed, index, systems[1:], peer_split(cfg, ada), work, ds, base,
+                       budget, epochs, None, adanet_python, record)
             return
 
         progress(f"{name} seed {seed}: adanas (budget {budget:g} s, search.budget {cfg.search.budget})")
@@ -769,8 +785,8 @@ def run_set_seed(args, name: str, seed: int, index: int, systems: list[str], ada
                  f"{result['wall']:.1f}s ({result['wall'] / budget:.2f} B), {result['note']}; "
                  f"{epochs} epochs ({steps} steps) per candidate")
 
-        run_others(args, name, seed, index, systems[1:], cfg, work, ds, base, budget, epochs,
-                   best_member, adanet_python, record)
+        run_others(args, name, seed, index, systems[1:], peer_split(cfg, result), work, ds, base,
+                   budget, epochs, best_member, adanet_python, record)
         if args.peers_reused is not None:
             source = args.peers_reused.get((name, seed), [])
             peers = [r for r in source if r["system"] in PEERS and r["system"] not in systems]

@@ -221,9 +221,14 @@ def test_warm_start_mismatches_are_refused_with_what_differs(tmp_path, tiny_data
                                                   improvement=0.001))
     with pytest.raises(ContinuationError, match="would stop at once"):
         continuation.check_record(stopped, config.from_dict(tiny_config_dict(early_stopping_margin=0.01)), "E")
-    budget = {**good, "stopped": "budget: full", "search": {**good["search"], "max_ensemble_params": 500}}
+    budget = {**good, "stopped": "budget: the ensemble has 480 params and no candidate fits in 500",
+              "search": {**good["search"], "max_ensemble_params": 500}}
     with pytest.raises(ContinuationError, match="raise search.max_ensemble_params above 500"):
         continuation.check_record(budget, config.from_dict(tiny_config_dict(max_ensemble_params=500)), "E")
+    # A search that ended on its time budget is not one that ended on its parameter budget.
+    timed_out = {**budget, "stopped": "budget: 45 s of 45 s used; the best tower was trained on with the rest"}
+    continuation.check_record(timed_out, config.from_dict(tiny_config_dict(max_ensemble_params=500)), "E",
+                              has_teachers=False)
     cached_kd = config.from_dict({**tiny_config_dict(), "training": {
         **tiny_config_dict()["training"], "knowledge_distillation": "adaptive", "distillation_teacher": "cached"}})
     with pytest.raises(ContinuationError, match="teacher logits"):
