@@ -446,8 +446,9 @@ class SearchConfig:
         "string with a unit ('150s', '20m', '1.5h'). Counted as the training tasks' wall-clock "
         "time on CPU and as accelerator time (task time x accelerators) on GPU/TPU. The "
         "iterations before the last share budget_exploration of it evenly over their "
-        "candidates, planned at the start (overruns come out of the last's share); the last trains the best tower so far on, from its weights, with all that "
-        "is left (adanas.budget). Each candidate trains until its share is spent, its learning "
+        "candidates, planned at the start (overruns come out of the last's share); the last "
+        "trains the best tower so far on, from its weights, with all that is left "
+        "(adanas.budget). Each candidate trains until its share is spent, its learning "
         "rate following the share's elapsed time (adanas.timed), instead of "
         "training.train_epochs / max_iteration_steps. boosting_iterations "
         "stays the most it runs. null = off")

@@ -362,12 +362,13 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     logit_splits = ["validation", "test"] + (["train"] if cfg.knowledge_distillation != "none" else [])
     drop_path = getattr(model, "drop_path_schedule", None)
     share = None
+    device, count = accelerators()
     if candidate.get("budget_seconds"):
         # Its share of search.budget: it trains until the share is spent (adanas.timed).
         steps_per_epoch, epochs = max(1, n_train // batch), timed.EPOCH_BOUND
         predicted = sum(int(meta["splits"][split]) for split in logit_splits)
         # The share counts accelerator time (adanas.budget); the task's clock is wall time.
-        seconds = budget.wall_seconds(candidate["budget_seconds"], accelerators()[1])
+        seconds = budget.wall_seconds(candidate["budget_seconds"], count)
         share = timed.Share(task_start, seconds, predicted, batch,
                             checkpoints.saved_extra(backup).get("progress", 0.0))
         with dist.scope():
@@ -424,7 +425,6 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     artifacts.write_candidate_logits(out_dir, {
         split: inputs.predict_and_score(inference, dataset_dir, split, meta, scores[split])
         for split in logit_splits})
-    device, count = accelerators()
     # The model is saved before the task's time is taken: the budget counts the save too.
     inference.save(artifacts.candidate_model(out_dir))
     task_seconds = time.perf_counter() - task_start

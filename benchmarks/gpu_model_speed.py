@@ -3,7 +3,7 @@ TensorFlow, for a GPU machine where TensorFlow cannot be installed (the lent H20
 PyTorch, no package index, and TF's CUDA build is far larger than what can be carried to it).
 
 What it measures is the model's training step alone: the very Keras model `adanas.nasnet` builds,
-compiled as `adanas.train` compiles it (SGD with Nesterov momentum, cosine decay, XLA), fitted on
+compiled as `adanas.train` can compile it (SGD with Nesterov momentum, cosine decay, XLA), fitted on
 CIFAR-shaped random uint8 images already in host memory, fp32 and mixed bfloat16. It is not
 `adanas.train.train_candidate`: no tf.data input pipeline, no augmentation, no checkpoints; those
 run on the CPU in TensorFlow (`benchmarks/gpu_smoke.sh` measures the whole task where TF has a
