@@ -388,10 +388,24 @@ class TrialDeadline:
         return False
 
 
+def exploring_from_stages(ada: dict[str, Any]) -> float | None:
+    """For rows written before exploring_seconds (2026-11-30 morning): the wall seconds of the
+    train tasks before the last iteration, whose single task finishes the best tower. Task wall
+    time includes building the model, so this is a little above the budget's own count."""
+    stages = ada.get("stage_seconds") or {}
+    trains = {k: v for k, v in stages.items() if k.startswith("train-i")}
+    if not trains or ada.get("iterations", 0) < 2:
+        return None
+    last = f"train-i{max(int(k[len('train-i'):].split('_')[0]) for k in trains)}_"
+    return sum(v for k, v in trains.items() if not k.startswith(last))
+
+
 def peer_split(cfg: Config, ada: dict[str, Any]) -> Config:
     """`cfg` with search.budget_exploration set to the fraction of its search budget AdaNAS
     spent exploring in `ada` (its row on the same set and seed), for the peers' search share."""
     spent, total = ada.get("exploring_seconds"), ada.get("search_budget")
+    if spent is None:
+        spent = exploring_from_stages(ada)
     if not spent or not total:
         return cfg
     fraction = min(max(spent / total, 0.01), 0.99)
