@@ -7,11 +7,10 @@ tower alone's training. An ensemble finish (several members sharing the finishin
 only make that up if, at these budgets, k towers of B/k each beat one tower of B. This measures
 that best case directly, with no search in front: the same tower, k times from different seeds,
 each trained by the clock for B/k (adanas.timed, the suite's "tower alone" protocol, task
-overheads counted inside each share), their softmax outputs averaged, against the same tower
-trained once for B. The members are combined as AdaNAS's `mean` ensembler combines them (the
-mean of their logits); the mean of their softmax outputs is recorded too. Every run also
-records the members' own test errors, so the table shows the error of one tower at B/k beside
-the ensemble of k of them. (--quick runs the same tower on the 8x8 digits: a smoke run.)
+overheads counted inside each share), against the same tower trained once for B. The members
+are combined as AdaNAS's `mean` ensembler combines them (the mean of their logits); the mean of
+their softmax outputs is recorded too. Every run also records the members' own test errors, so
+the table shows the error of one tower at B/k beside the ensemble of k of them. (--quick runs the same tower on the 8x8 digits: a smoke run.)
 
     python benchmarks/split_budget.py [--sets digits32 textures shapes] [--seeds 0 1] [--ks 1 2 3]
         [--budget SECONDS] [--write BENCHMARKS.md] [--quick] [--table RESULTS]
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import suite_data  # noqa: E402
 from environment import cpu_model  # noqa: E402
 from orchestration import write_section  # noqa: E402
-from quality import BENCH_OUT, BUDGETS, prepare_data, progress  # noqa: E402
+from quality import BENCH_OUT, BUDGETS, error_of, prepare_data, progress  # noqa: E402
 
 from adanas import artifacts, generators, train  # noqa: E402
 from adanas.config import load_config  # noqa: E402
@@ -71,12 +70,9 @@ def run(name: str, seed: int, k: int, budget: float, suite_dir: Path, work: Path
         steps.append(metrics["train_steps"])
     wall = time.perf_counter() - t0
     labels = ds.y["test"].reshape(-1)
-    def error(combined: np.ndarray) -> float:
-        return float(np.mean(combined.argmax(axis=-1) != labels))
-
     return {"set": name, "seed": seed, "k": k, "budget": budget, "arch": base["arch_str"],
-            "test_error": error(np.mean(logits, axis=0)),
-            "softmax_mean_error": error(np.mean([softmax(z) for z in logits], axis=0)),
+            "test_error": error_of(np.mean(logits, axis=0).argmax(axis=-1), labels),
+            "softmax_mean_error": error_of(np.mean([softmax(z) for z in logits], axis=0).argmax(axis=-1), labels),
             "member_errors": errors, "member_steps": steps, "wall": wall,
             "test_examples": int(labels.size), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "machine": f"{os.cpu_count()} cores ({cpu_model()})"}
