@@ -97,6 +97,9 @@ def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float 
 
 # The move of the candidate that finishes a budgeted search (adanas.generators).
 FINISH = "continue"
+# How the reason of a search stopped by search.max_ensemble_params begins (adanas.generators.plan
+# writes it, adanas.continuation reads it); a time budget's reasons begin "budget: N s".
+PARAMS_STOP = "budget: the ensemble has"
 
 
 def finished(search, history: list[dict[str, Any]]) -> str:

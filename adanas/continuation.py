@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adanas import artifacts
+from adanas.budget import PARAMS_STOP
 from adanas.config import Config, SearchConfig
 
 # The dataset config keys that decide which images and splits a search sees (not where they
@@ -108,9 +109,7 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
             f"{margin} a continued search would stop at once: lower the margin (or null)")
     old_budget = (record.get("search") or {}).get("max_ensemble_params")
     budget = cfg.search.max_ensemble_params
-    # The parameter budget's stop (adanas.generators.plan); a time budget's reads "budget: N s ...".
-    on_params = stopped.startswith("budget: the ensemble has")
-    if on_params and budget is not None and (old_budget is None or budget <= old_budget):
+    if stopped.startswith(PARAMS_STOP) and budget is not None and (old_budget is None or budget <= old_budget):
         raise ContinuationError(
             f"{where}: that search ended on its parameter budget ({stopped}); raise "
             f"search.max_ensemble_params above {old_budget or budget:,} (or null) to continue it")

@@ -163,7 +163,7 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     if not members:
         raise ValueError(f"search.max_ensemble_params {search.max_ensemble_params:,} is smaller than "
                          f"every first candidate ({', '.join(f'{p:,}' for p in sizes)} params)")
-    return [], (f"budget: the ensemble has {used:,} params and no candidate fits in "
+    return [], (f"{budget.PARAMS_STOP} {used:,} params and no candidate fits in "
                 f"{search.max_ensemble_params:,} (smallest {min(sizes):,})")
 
 

@@ -56,12 +56,13 @@ trials as short as AdaNAS's exploring candidates, so their best model was one tr
 share of B). AdaNAS spends part of its budget growing the ensemble (search.budget_exploration
 as planned, more where shares are raised to their floor: adanas.budget) and the rest finishing
 its best tower from the weights it explored. The tuners get the same split, the fraction AdaNAS
-spent exploring on that set and seed (its row's exploring_seconds over its search budget; the
-configured fraction for rows recorded before 2026-11-30; a one-iteration search, as --quick's,
-explores with all of it): the search runs until that share of B (no trial starts after it; a
-running trial stops after its current epoch, or is abandoned if it has none and another trial
-already has a score), then the best trial's model trains on from its weights with its own
-optimizer until B (less EVAL_RESERVE), keeping the weights with the lowest validation loss (`finish_best`). adanet has
+spent exploring on that set and seed (its row's exploring_seconds over its search budget; for
+rows recorded before that field, its train tasks' walls before the last iteration:
+`exploring_from_stages`; a one-iteration search, as --quick's, explores with all of it): the
+search runs until that share of B (no trial starts after it; a running trial stops after its
+current epoch, or is abandoned if it has none and another trial already has a score), then
+the best trial's model trains on from its weights with its own optimizer until B (less
+EVAL_RESERVE), keeping the weights with the lowest validation loss (`finish_best`). adanet has
 no single best model to finish, so its iterations are sized from B instead.
 
 Fairness:
