@@ -89,10 +89,11 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[cpu,test,bench]'
 	touch $@
 
-bench: $(BENCH_STAMP)  ## run every benchmark (about 6.5 hours on 2 cores, 3.5 of them the quality suite); rewrites the tables in BENCHMARKS.md
+bench: $(BENCH_STAMP)  ## run every benchmark (about 8 hours on 2 cores, 3.5 of them the quality suite, 1.4 the width sweep); rewrites the tables in BENCHMARKS.md
 	$(PY) benchmarks/environment.py --write BENCHMARKS.md
 	$(PY) benchmarks/quality.py --seeds 0 1 2 3 4 --write BENCHMARKS.md
 	$(PY) benchmarks/split_budget.py --write BENCHMARKS.md
+	$(PY) benchmarks/width.py --write BENCHMARKS.md
 	$(PY) benchmarks/orchestration.py --write BENCHMARKS.md
 	$(PY) benchmarks/selection.py --write BENCHMARKS.md
 	$(PY) benchmarks/distillation.py --quality-seeds 3 --write BENCHMARKS.md
@@ -105,6 +106,7 @@ bench: $(BENCH_STAMP)  ## run every benchmark (about 6.5 hours on 2 cores, 3.5 o
 bench-quick: $(BENCH_STAMP)  ## a few-minute smoke run of every benchmark (prints tables, writes nothing)
 	$(PY) benchmarks/quality.py --quick
 	$(PY) benchmarks/split_budget.py --quick
+	$(PY) benchmarks/width.py --quick
 	$(PY) benchmarks/orchestration.py --repeats 1 --set search.boosting_iterations=1
 	$(PY) benchmarks/selection.py --members 2 10 --repeats 1
 	$(PY) benchmarks/distillation.py --steps 20 --rounds 1
