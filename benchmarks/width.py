@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import statistics
 import subprocess
 import sys
@@ -39,6 +40,7 @@ KEY = "search.architecture.filters"
 MARK, TITLE = "width", "Base tower width on the suite"
 
 
+@functools.cache   # once per config file, not once per row
 def default_width(config: str) -> int:
     return int(yaml.safe_load((ROOT / config).read_text())["search"]["architecture"]["filters"])
 
