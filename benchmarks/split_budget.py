@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import suite_data  # noqa: E402
 from environment import cpu_model  # noqa: E402
 from orchestration import write_section  # noqa: E402
-from quality import BENCH_OUT, BUDGETS, error_of, prepare_data, progress  # noqa: E402
+from quality import BENCH_OUT, BUDGETS, error_of, prepare_data, progress, read_rows  # noqa: E402
 
 from adanas import artifacts, generators, train  # noqa: E402
 from adanas.config import load_config  # noqa: E402
@@ -119,7 +119,7 @@ def main() -> None:
         args.sets, args.seeds, args.ks, args.budget = ["digits"], [0], [1, 2], 10.0
         args.results = BENCH_OUT / "split_budget-quick.jsonl"
     if args.table:
-        rows = [json.loads(line) for line in args.table.read_text().splitlines() if line.strip()]
+        rows = read_rows(args.table, "--table")
         if not rows:
             p.error(f"--table {args.table}: no rows")
         output(rows, args.write)

@@ -33,7 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from orchestration import write_section  # noqa: E402
-from quality import BENCH_OUT, BUDGETS, QUICK_BUDGET, ROOT, SETS, read_rows  # noqa: E402
+from quality import BENCH_OUT, QUICK_BUDGET, QUICK_OVERRIDES, ROOT, SETS, read_rows  # noqa: E402
 
 CONFIG = "pipelines/configs/digits.yaml"
 KEY = "search.architecture.filters"
@@ -116,7 +116,7 @@ def main() -> None:
             p.error("--quick writes nothing outside bench-out/: drop --write")
         args.sets, args.seeds, args.filters = ["digits"], [0], [16, 32]
         args.results = BENCH_OUT / "width-quick.jsonl"
-        extra = ["--budget", str(QUICK_BUDGET), "--set", "search.boosting_iterations=1"]
+        extra = ["--budget", str(QUICK_BUDGET), *(a for o in QUICK_OVERRIDES for a in ("--set", o))]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     start = len(read_rows(args.results, "--results")) if args.results.exists() else 0
     for width in args.filters:
