@@ -920,7 +920,8 @@ def set_reading(name: str, summary: dict[str, dict[str, Any]], n_test: int) -> s
         parts.append(f"(1) {'met' if j['single'] else 'not met'}: AdaNAS {_pct(am)}% vs its single tower "
                      f"{_pct(sm)}% ({_ratio(am, sm)}x, at most {TARGET_SINGLE:.1f}x needed)"
                      + ("" if j["single"] else f"; about {(am - sm) * n_test:.1f} more misclassified test "
-                        f"images per seed (of {n_test}): at this budget the tower trained alone for all of B beats what the search returned"))
+                        f"images per seed (of {n_test}): at this budget the tower trained alone for all of B "
+                        f"beats what the search returned"))
     best = j["best_peer"]
     if best is None:
         parts.append("(2) no peer ran: not judged")
