@@ -13,7 +13,10 @@ their softmax outputs is recorded too. Every run also records the members' own t
 the table shows the error of one tower at B/k beside the ensemble of k of them. (--quick runs the same tower on the 8x8 digits: a smoke run.)
 
     python benchmarks/split_budget.py [--sets digits32 textures shapes] [--seeds 0 1] [--ks 1 2 3]
-        [--budget SECONDS] [--write BENCHMARKS.md] [--quick] [--table RESULTS]
+        [--budget SECONDS] [--tower 4@16] [--write BENCHMARKS.md] [--quick] [--table RESULTS]
+
+--tower LAYERS@FILTERS trains another cnn tower (with --ks 1: that tower alone for B, e.g. the
+towers a search could have finished on a set); rows and table lines are per tower.
 
 Rows go to bench-out/split_budget.jsonl (one per set, seed and k); the table is printed (with
 --write, it replaces the section between `<!-- split:start -->` and `<!-- split:end -->`).
@@ -45,7 +48,14 @@ from adanas.config import load_config  # noqa: E402
 
 CONFIG = "pipelines/configs/digits.yaml"
 MARK, TITLE = "split", "One tower for B or k towers of B/k"
-TOWER = {"num_layers": 4, "filters": 16}   # what the suite's searches finished on the 32x32 sets
+TOWER = "4@16"   # layers@filters: what the suite's searches finished on the 32x32 sets
+
+
+def parse_tower(text: str) -> dict[str, int]:
+    layers, sep, filters = text.partition("@")
+    if not (sep and layers.isdigit() and filters.isdigit() and int(layers) > 0 and int(filters) > 0):
+        raise ValueError(f"--tower {text!r}: expected LAYERS@FILTERS, e.g. 4@16")
+    return {"num_layers": int(layers), "filters": int(filters)}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -53,9 +63,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
-def run(name: str, seed: int, k: int, budget: float, suite_dir: Path, work: Path) -> dict[str, Any]:
+def run(name: str, seed: int, k: int, budget: float, suite_dir: Path, work: Path,
+        tower: str = TOWER) -> dict[str, Any]:
     cfg = load_config(CONFIG, suite_data.dataset_overrides(name, suite_dir, 0)
-                      + [f"seed={seed}"] + [f"search.architecture.{key}={v}" for key, v in TOWER.items()])
+                      + [f"seed={seed}"] + [f"search.architecture.{key}={v}" for key, v in parse_tower(tower).items()])
     ds = prepare_data(cfg, work / "dataset")
     base = generators.propose(cfg.search, seed, 0, None)[0]
     logits, errors, steps = [], [], []
@@ -81,13 +92,13 @@ def run(name: str, seed: int, k: int, budget: float, suite_dir: Path, work: Path
 def table(rows: list[dict[str, Any]]) -> str:
     """Per set and B, one line per k; a (set, seed, k, B) measured more than once counts its
     latest row."""
-    latest = {(r["set"], r["budget"], r["k"], r["seed"]): r for r in rows}
-    lines = ["| set | B | k towers x B/k | ensemble test error %, mean (min-max) | mean of softmax, mean "
+    latest = {(r["set"], r["budget"], r["arch"], r["k"], r["seed"]): r for r in rows}
+    lines = ["| set | B | tower | k towers x B/k | ensemble test error %, mean (min-max) | mean of softmax, mean "
              "| one member's test error %, mean | steps per member, median | seeds "
              "| ensemble / one tower for B |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, budget in dict.fromkeys((s, b) for s, b, _, _ in latest):
-        group = [r for (s, b, _, _), r in latest.items() if (s, b) == (name, budget)]
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, budget, arch in dict.fromkeys((s, b, a) for s, b, a, _, _ in latest):
+        group = [r for (s, b, a, _, _), r in latest.items() if (s, b, a) == (name, budget, arch)]
         one = [r["test_error"] for r in group if r["k"] == 1]
         for k in sorted({r["k"] for r in group}):
             sel = [r for r in group if r["k"] == k]
@@ -97,7 +108,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             steps = [s for r in sel for s in r["member_steps"]]
             ratio = (f"{statistics.mean(errs) / (100 * statistics.mean(one)):.2f}x"
                      if one and statistics.mean(one) > 0 else "-")
-            lines.append(f"| {name} | {budget:g} s | {k} x {budget / k:.0f} s | {statistics.mean(errs):.2f} "
+            lines.append(f"| {name} | {budget:g} s | {arch} | {k} x {budget / k:.0f} s | {statistics.mean(errs):.2f} "
                          f"({min(errs):.2f}-{max(errs):.2f}) | {statistics.mean(soft):.2f} | "
                          f"{statistics.mean(members):.2f} | {statistics.median(steps):.0f} | {len(sel)} | {ratio} |")
     return "\n".join(lines)
@@ -113,8 +124,13 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=BENCH_OUT / "split_budget.jsonl")
     p.add_argument("--table", type=Path, metavar="RESULTS", help="the table of a results file, no training")
     p.add_argument("--write", type=Path, help="replace this benchmark's section in a Markdown file")
+    p.add_argument("--tower", default=TOWER, help=f"LAYERS@FILTERS of the cnn tower (default {TOWER})")
     p.add_argument("--quick", action="store_true", help="digits, seed 0, k = 1 and 2, 10 s (smoke run)")
     args = p.parse_args()
+    try:
+        parse_tower(args.tower)
+    except ValueError as e:
+        p.error(str(e))
     if args.quick:
         args.sets, args.seeds, args.ks, args.budget = ["digits"], [0], [1, 2], 10.0
         args.results = BENCH_OUT / "split_budget-quick.jsonl"
@@ -135,7 +151,7 @@ def main() -> None:
                 budget = args.budget or BUDGETS[name]
                 progress(f"{name} seed {seed}: {k} x {budget / k:.0f} s")
                 with tempfile.TemporaryDirectory(prefix=f"split-{name}-") as tmp:
-                    row = run(name, seed, k, budget, args.suite_dir, Path(tmp))
+                    row = run(name, seed, k, budget, args.suite_dir, Path(tmp), args.tower)
                 rows.append(row)
                 with args.results.open("a") as f:
                     f.write(json.dumps(row) + "\n")
@@ -146,7 +162,7 @@ def main() -> None:
 
 def output(rows: list[dict[str, Any]], write: Path | None) -> None:
     body = (f"Measured {rows[0]['date'][:10]} on {rows[0]['machine']}; `pipelines/configs/digits.yaml`'s "
-            f"training section, tower {rows[0]['arch']}, each member trained by the clock for B/k; "
+            f"training section, each member trained by the clock for B/k; "
             f"the ensemble is the mean of the members' logits (AdaNAS's `mean` ensembler).\n\n{table(rows)}")
     print(body)
     if write:
