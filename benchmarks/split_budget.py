@@ -15,7 +15,8 @@ the table shows the error of one tower at B/k beside the ensemble of k of them. 
     python benchmarks/split_budget.py [--sets digits32 textures shapes] [--seeds 0 1] [--ks 1 2 3]
         [--budget SECONDS] [--tower 4@16] [--write BENCHMARKS.md] [--quick] [--table RESULTS]
 
---tower LAYERS@FILTERS trains another cnn tower (with --ks 1: that tower alone for B, e.g. the
+--tower LAYERS@FILTERS[+dUNITS] trains another cnn tower (+dUNITS: a hidden dense layer before
+its logits) (with --ks 1: that tower alone for B, e.g. the
 towers a search could have finished on a set); rows and table lines are per tower.
 
 Rows go to bench-out/split_budget.jsonl (one per set, seed and k); the table is printed (with
@@ -52,10 +53,13 @@ TOWER = "4@16"   # layers@filters: what the suite's searches finished on the 32x
 
 
 def parse_tower(text: str) -> dict[str, int]:
-    layers, sep, filters = text.partition("@")
-    if not (sep and layers.isdigit() and filters.isdigit() and int(layers) > 0 and int(filters) > 0):
-        raise ValueError(f"--tower {text!r}: expected LAYERS@FILTERS, e.g. 4@16")
-    return {"num_layers": int(layers), "filters": int(filters)}
+    """LAYERS@FILTERS[+dUNITS]: a cnn tower, with a hidden dense layer of UNITS before its logits."""
+    tower, plus, dense = text.partition("+d")
+    layers, sep, filters = tower.partition("@")
+    if not (sep and layers.isdigit() and filters.isdigit() and int(layers) > 0 and int(filters) > 0
+            and (not plus or (dense.isdigit() and int(dense) > 0))):
+        raise ValueError(f"--tower {text!r}: expected LAYERS@FILTERS or LAYERS@FILTERS+dUNITS, e.g. 4@16+d64")
+    return {"num_layers": int(layers), "filters": int(filters), **({"dense_units": int(dense)} if plus else {})}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -81,7 +85,9 @@ def run(name: str, seed: int, k: int, budget: float, suite_dir: Path, work: Path
         steps.append(metrics["train_steps"])
     wall = time.perf_counter() - t0
     labels = ds.y["test"].reshape(-1)
-    return {"set": name, "seed": seed, "k": k, "budget": budget, "arch": base["arch_str"],
+    dense = base["arch"].get("dense_units")
+    return {"set": name, "seed": seed, "k": k, "budget": budget,
+            "arch": base["arch_str"] + (f"+dense{dense}" if dense else ""),
             "test_error": error_of(np.mean(logits, axis=0).argmax(axis=-1), labels),
             "softmax_mean_error": error_of(np.mean([softmax(z) for z in logits], axis=0).argmax(axis=-1), labels),
             "member_errors": errors, "member_steps": steps, "wall": wall,
@@ -124,7 +130,7 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=BENCH_OUT / "split_budget.jsonl")
     p.add_argument("--table", type=Path, metavar="RESULTS", help="the table of a results file, no training")
     p.add_argument("--write", type=Path, help="replace this benchmark's section in a Markdown file")
-    p.add_argument("--tower", default=TOWER, help=f"LAYERS@FILTERS of the cnn tower (default {TOWER})")
+    p.add_argument("--tower", default=TOWER, help=f"LAYERS@FILTERS[+dUNITS] of the cnn tower (default {TOWER})")
     p.add_argument("--quick", action="store_true", help="digits, seed 0, k = 1 and 2, 10 s (smoke run)")
     args = p.parse_args()
     try:
