@@ -311,10 +311,11 @@ class TrialDeadline:
     A trial that has not finished an epoch by then has no score to keep: it is abandoned, unless
     no trial has a score yet (there would be nothing to finish), in which case it may go on until
     it has one, but only until `hard` (the end of the budget; by default the same moment).
-    Abandoning happens at once, by SIGALRM, wherever it is (building a model, tracing, a first batch),
-    so a large model that happened to start late (AutoKeras's ResNet50 at 224x224) cannot run on
-    for a minute. The tuner records it as a failed trial. The alarm repeats every half second
-    past `deadline` and only acts while a trial runs.
+    Abandoning happens at once, by SIGALRM, wherever it is (building a model, a first batch; while
+    TensorFlow traces a function, once the trace ends), so a large model that happened to start
+    late (AutoKeras's ResNet50 at 224x224) cannot run on for a minute. The tuner records it as a
+    failed trial. The alarm repeats every half second past `deadline` and only acts while a
+    trial runs.
     """
 
     def __init__(self, deadline: float, hard: float | None = None):
@@ -380,7 +381,11 @@ class TrialDeadline:
         raise DeadlineReached("budget used up before this trial finished an epoch")
 
     def _alarm(self, signum, frame):
-        if self.in_trial and self.epochs_done == 0 and self.must_abandon():
+        import tensorflow as tf
+        # Never while TensorFlow traces a function: raised there, the exception leaves its graph
+        # stack nested wrongly and every later clear_session fails (an AutoKeras trial on
+        # counts, 2026-11-30, ended the whole run so). The alarm repeats every half second.
+        if self.in_trial and self.epochs_done == 0 and self.must_abandon() and not tf.inside_function():
             self.abandon()
 
     def __enter__(self):
@@ -831,9 +836,9 @@ def run_others(args, name: str, seed: int, index: int, others: list[str], cfg: C
     k = index % len(others) if others else 0
     for system in others[k:] + others[:k]:   # alternate the order across seeds
         progress(f"{name} seed {seed}: {system} (budget {budget:g}s)")
-        keras.backend.clear_session()
         row = {**base, "system": system}
         try:
+            keras.backend.clear_session()   # inside: a broken TF state fails one system, not the run
             with contextlib.redirect_stdout(sys.stderr):   # tuners print; stdout is the table's
                 if system == "single":
                     out = run_single(cfg, work / system, ds, budget, best_member)
