@@ -274,6 +274,9 @@ def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
         "members": report["ensemble_size"],
         "params": report["total_params"],
         "architecture": [m["arch"] for m in report["members"]],
+        # Every candidate as the search scored it (which tower it finished, and from what).
+        "explored": [{k: c.get(k) for k in ("name", "arch", "move", "params", "validation_loss",
+                                            "validation_error", "train_steps")} for c in candidates],
         "best_member": {"spec": best["spec"], "metrics": best["metrics"]},
         "stage_seconds": report.get("stage_seconds"),   # to find a slow step outside training
         "note": (f"{report['ensemble_size']} members, {report['total_params']:,} params; "
@@ -1055,8 +1058,7 @@ def render(rows: list[dict[str, Any]], args, versions: dict[str, str], measured:
     held = [s for s in sets if s not in SETS]
     lines += ["", quick + "Reading per set:", *readings, ""]
     if held:
-        lines += [f"Held out ({', '.join(held)}): not in the suite, not counted in the targets below, "
-                  "and never used to choose a default.", ""]
+        lines += [f"Held out ({', '.join(held)}): not in the suite and not counted in the targets below.", ""]
     lines += [overall_reading(judged) if judged or not held else "Targets: judged on the suite's sets, "
               f"none of which ran here ({', '.join(SETS)})."]
     return "\n".join(lines)
