@@ -28,13 +28,16 @@ Ensemble (select step)
                                       identity and fingerprint) and the `search` section
                                       (adanas.continuation checks both); `returned`: what the search returns
                                       (the ensemble, part of it, or the best single subnetwork)
-                                      and `best_single`: the best subnetwork trained so far
+                                      and `best_single`: the best subnetwork trained so far;
+                                      `to_finish`: the one a budgeted search would finish
+                                      (adanas.ensemble.tower_to_finish)
     models/<name>.keras               every subnetwork the ensemble may use: its members, the
-                                      returned model's and the best single one (and, with the
-                                      caruana ensembler, the whole pool it picks from)
+                                      returned model's, the best single one and the one to
+                                      finish (and, with the caruana ensembler, the whole pool
+                                      it picks from)
     {group}_logits/{split}-{k:05d}.npy  float32 [M, n_k, C] per dataset shard: cached logits of
                                       each group of subnetworks: member, returned, best_single,
-                                      pool (caruana)
+                                      to_finish, pool (caruana)
     teacher_logits/{mode}-{k:05d}.npy distillation on: float32 [n_k, C] per training shard for
                                       mode adaptive and born_again, the next iteration's teachers
 Report (evaluate step)
@@ -455,7 +458,7 @@ def candidate_model(folder: PathLike) -> Path:
 
 # --- ensemble ----------------------------------------------------------------------------------
 
-LOGIT_GROUPS = ("member", "returned", "best_single", "pool")
+LOGIT_GROUPS = ("member", "returned", "best_single", "to_finish", "pool")
 
 
 def write_ensemble(folder: PathLike, record: dict[str, Any], models: dict[str, Path],

@@ -102,8 +102,8 @@ def propose(search, seed: int, iteration: int, last_chosen: dict[str, Any] | Non
 
 def finishing_spec(best: dict[str, Any], seed: int, iteration: int) -> dict[str, Any]:
     """The candidate that finishes a budgeted search (adanas.budget): the subnetwork `best`
-    ({"spec", "metrics"}, one the previous ensemble artifact carries) trained on from its
-    weights."""
+    ({"spec", "metrics"}, one the previous ensemble artifact carries: its `to_finish`,
+    adanas.ensemble.tower_to_finish) trained on from its weights."""
     planned = ("budget_seconds", "params", "warm_from")   # set for this candidate by plan()
     spec = best["spec"]
     return {**{k: v for k, v in spec.items() if k not in planned}, "name": f"i{iteration}_c0",
@@ -132,7 +132,8 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     fits `max_ensemble_params` in any ensemble the configured strategies (or caruana) would
     form. With a budget each spec carries its share, `budget_seconds`, and the last iteration
     (or an earlier one, once exploring would eat into the finishing share: adanas.budget) is one
-    candidate that trains the best subnetwork so far on (`finishing_spec`).
+    candidate that trains the subnetwork to finish on (`finishing_spec`; the best so far unless
+    none has learned yet: adanas.ensemble.tower_to_finish).
     """
     record = artifacts.ensemble_record(previous_dir)
     history, members = record["history"], record["members"]
@@ -147,7 +148,8 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     if reason:
         return [], reason
     if finishing:
-        specs = [finishing_spec(record["best_single"], seed, iteration)]
+        # Ensembles written before `to_finish` was recorded finish their best single subnetwork.
+        specs = [finishing_spec(record.get("to_finish", record["best_single"]), seed, iteration)]
     else:
         specs = propose(search, seed, iteration, members[-1]["spec"] if members else None)
     if seconds is not None:

@@ -40,12 +40,12 @@ def digits_dir(tmp_path_factory) -> Path:
 
 
 def write_candidate(folder: Path, name: str, val_logits, test_logits, params=10, arch="cnn(1@4)",
-                    train_logits=None, validation_loss=0.0):
+                    train_logits=None, validation_loss=0.0, validation_error=0.0, layers=1):
     """A candidate artifact as the train step writes it, with a stand-in model file (selection
     only copies it)."""
-    spec = {"name": name, "family": "cnn", "arch": {"num_layers": 1, "filters": 4},
+    spec = {"name": name, "family": "cnn", "arch": {"num_layers": layers, "filters": 4},
             "arch_str": arch, "move": "base", "iteration": 0, "seed": 0}
-    metrics = {"params": params, "validation_loss": validation_loss, "validation_error": 0.0,
+    metrics = {"params": params, "validation_loss": validation_loss, "validation_error": validation_error,
                "test_error": 0.0, "train_seconds": 1.0}
     # Arrays (not nested lists, which write_candidate would take for a list of shards): one shard.
     logits = {s: None if v is None else np.asarray(v)

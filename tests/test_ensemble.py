@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from adanas import artifacts, config, ensemble, ensemblers, metrics
+from adanas import artifacts, config, ensemble, ensemblers, generators, metrics
 from conftest import tiny_config_dict, write_candidate, write_dataset
 
 Y = np.array([0, 1])
@@ -376,3 +376,69 @@ def test_the_best_subnetwork_to_finish_is_carried_by_that_rule(tmp_path):
                         validation_loss=metrics.cross_entropy(flat, y))
     ensemble.select_step(search, 1, ds, [b], tmp_path / "e0", tmp_path / "e1")
     assert artifacts.ensemble_record(tmp_path / "e1")["best_single"]["spec"]["name"] == "i1_c0"
+
+
+def _tower(name: str, layers: int, logits: np.ndarray, y: np.ndarray) -> ensemblers.Unit:
+    spec = {"name": name, "family": "cnn", "arch": {"num_layers": layers, "filters": 16}}
+    return ensemblers.Unit({"spec": spec, "metrics": {
+        "params": 100 * layers, "validation_loss": metrics.cross_entropy(logits, y),
+        "validation_error": float(np.mean(logits.argmax(-1) != y))}}, {"validation": logits})
+
+
+def test_a_tower_that_has_not_learned_yet_gives_way_to_the_deepest_that_beats_a_guess():
+    # 10 classes, 40 validation examples. A tower is sure and right (margin 3) on its first k
+    # examples and uniform on the rest (loss ln 10 there; argmax class 0, right on the 0s).
+    y = np.tile(np.arange(10), 4)
+    onehot = np.eye(10)[y]
+
+    def sure_on(k, sign=1.0):
+        return np.where(np.arange(40)[:, None] < k, sign * 3.0 * onehot, 0.0)
+
+    shallow, deep = _tower("shallow", 3, sure_on(12), y), _tower("deep", 4, sure_on(4), y)
+    diverged = _tower("diverged", 5, sure_on(4, -1.0), y)            # sure and wrong: worse than a guess
+    chance = 1 - 1 / 10
+    # None has learned: the lowest error (shallow: 26 of 40 wrong, 65%; the uniform rows are right
+    # on their 0s) is above half of chance's 90%.
+    assert shallow.info["metrics"]["validation_error"] == pytest.approx(0.65)
+    assert 0.65 > ensemble.UNLEARNED * chance
+    assert deep.info["metrics"]["validation_loss"] < np.log(10) < diverged.info["metrics"]["validation_loss"]
+    # Validation ranks shallow first by more than the noise ...
+    assert ensemble.best_subnetwork([shallow, deep, diverged], y).name == "shallow"
+    # ... but it is the deepest tower that beats a uniform guess that is finished.
+    assert ensemble.tower_to_finish([shallow, deep, diverged], y, 10).name == "deep"
+    # Once a tower has learned (error 20% <= 45%), validation decides again.
+    learned = _tower("learned", 3, sure_on(32), y)
+    assert learned.info["metrics"]["validation_error"] == pytest.approx(0.2)
+    assert ensemble.tower_to_finish([learned, deep, diverged], y, 10).name == "learned"
+    # No tower beats a guess: the best one, as validation ranks them.
+    guess = _tower("guess", 6, np.zeros((40, 10)), y)
+    assert ensemble.tower_to_finish([guess, diverged], y, 10).name == \
+        ensemble.best_subnetwork([guess, diverged], y).name == "guess"
+
+
+def test_the_tower_to_finish_is_carried_with_its_model_and_planned_from(tmp_path):
+    # Iteration 0's tower leads by far but has not learned (65% error, chance 90%); iteration 1's
+    # deeper one beats a uniform guess: it is the one to finish, while the bar stays the lowest loss.
+    search = config.from_dict(tiny_config_dict()).search
+    y = np.tile(np.arange(10), 4)
+    ds = write_dataset(tmp_path / "dataset", y, y)
+    onehot = np.eye(10)[y]
+    lead = np.where(np.arange(40)[:, None] < 12, 3.0 * onehot, 0.0)
+    start = np.where(np.arange(40)[:, None] < 4, 3.0 * onehot, 0.0)
+
+    def scored(logits):
+        return {"validation_loss": metrics.cross_entropy(logits, y),
+                "validation_error": float(np.mean(logits.argmax(-1) != y))}
+
+    a = write_candidate(tmp_path / "a", "i0_c0", lead, lead, **scored(lead))
+    assert ensemble.select_step(search, 0, ds, [a], None, tmp_path / "e0")
+    assert artifacts.ensemble_record(tmp_path / "e0")["to_finish"]["spec"]["name"] == "i0_c0"
+    b = write_candidate(tmp_path / "b", "i1_c0", start, start, params=100, layers=2, **scored(start))
+    ensemble.select_step(search, 1, ds, [b], tmp_path / "e0", tmp_path / "e1")
+    record = artifacts.ensemble_record(tmp_path / "e1")
+    assert record["best_single"]["spec"]["name"] == "i0_c0"
+    assert record["to_finish"]["spec"]["name"] == "i1_c0"
+    assert artifacts.ensemble_model(tmp_path / "e1", "i1_c0").exists()
+    assert artifacts.ensemble_logits(tmp_path / "e1", "to_finish")["validation"].full().shape == (1, 40, 10)
+    spec = generators.finishing_spec(record["to_finish"], seed=0, iteration=2)
+    assert spec["warm_from"] == "i1_c0" and spec["arch"] == {"num_layers": 2, "filters": 4}
