@@ -385,7 +385,7 @@ def _tower(name: str, layers: int, logits: np.ndarray, y: np.ndarray) -> ensembl
         "validation_error": float(np.mean(logits.argmax(-1) != y))}}, {"validation": logits})
 
 
-def test_a_tower_that_has_not_learned_yet_gives_way_to_the_deepest_that_beats_a_guess():
+def test_while_no_tower_has_learned_the_deepest_is_finished():
     # 10 classes, 40 validation examples. A tower is sure and right (margin 3) on its first k
     # examples and uniform on the rest (loss ln 10 there; argmax class 0, right on the 0s).
     y = np.tile(np.arange(10), 4)
@@ -395,30 +395,35 @@ def test_a_tower_that_has_not_learned_yet_gives_way_to_the_deepest_that_beats_a_
         return np.where(np.arange(40)[:, None] < k, sign * 3.0 * onehot, 0.0)
 
     shallow, deep = _tower("shallow", 3, sure_on(12), y), _tower("deep", 4, sure_on(4), y)
-    diverged = _tower("diverged", 5, sure_on(4, -1.0), y)            # sure and wrong: worse than a guess
+    behind = _tower("behind", 5, sure_on(4, -1.0), y)        # sure and wrong: above a guess's loss
     chance = 1 - 1 / 10
     # None has learned: the lowest error (shallow: 26 of 40 wrong, 65%; the uniform rows are right
     # on their 0s) is above half of chance's 90%.
     assert shallow.info["metrics"]["validation_error"] == pytest.approx(0.65)
     assert 0.65 > ensemble.UNLEARNED * chance
-    assert deep.info["metrics"]["validation_loss"] < np.log(10) < diverged.info["metrics"]["validation_loss"]
+    assert behind.info["metrics"]["validation_loss"] > np.log(10)
     # Validation ranks shallow first by more than the noise ...
-    assert ensemble.best_subnetwork([shallow, deep, diverged], y).name == "shallow"
-    # ... but it is the deepest tower that beats a uniform guess that is finished.
-    assert ensemble.tower_to_finish([shallow, deep, diverged], y, 10).name == "deep"
+    assert ensemble.best_subnetwork([shallow, deep], y).name == "shallow"
+    # ... but the deepest tower is finished, even one above a uniform guess's loss.
+    assert ensemble.tower_to_finish([shallow, deep], y, 10).name == "deep"
+    assert ensemble.tower_to_finish([shallow, deep, behind], y, 10).name == "behind"
+    # Equal depth: the most parameters.
+    wide = _tower("wide", 4, sure_on(2), y)
+    wide.info["metrics"]["params"] = 10_000
+    assert ensemble.tower_to_finish([shallow, deep, wide], y, 10).name == "wide"
     # Once a tower has learned (error 20% <= 45%), validation decides again.
     learned = _tower("learned", 3, sure_on(32), y)
     assert learned.info["metrics"]["validation_error"] == pytest.approx(0.2)
-    assert ensemble.tower_to_finish([learned, deep, diverged], y, 10).name == "learned"
-    # No tower beats a guess: the best one, as validation ranks them.
-    guess = _tower("guess", 6, np.zeros((40, 10)), y)
-    assert ensemble.tower_to_finish([guess, diverged], y, 10).name == \
-        ensemble.best_subnetwork([guess, diverged], y).name == "guess"
+    assert ensemble.tower_to_finish([learned, deep, behind], y, 10).name == "learned"
+    # A tower whose loss is not finite is never finished.
+    broken = _tower("broken", 9, sure_on(4), y)
+    broken.info["metrics"]["validation_loss"] = float("nan")
+    assert ensemble.tower_to_finish([shallow, broken], y, 10).name == "shallow"
 
 
 def test_the_tower_to_finish_is_carried_with_its_model_and_planned_from(tmp_path):
     # Iteration 0's tower leads by far but has not learned (65% error, chance 90%); iteration 1's
-    # deeper one beats a uniform guess: it is the one to finish, while the bar stays the lowest loss.
+    # is deeper: it is the one to finish, while the bar stays the lowest loss.
     search = config.from_dict(tiny_config_dict()).search
     y = np.tile(np.arange(10), 4)
     ds = write_dataset(tmp_path / "dataset", y, y)
