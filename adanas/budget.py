@@ -9,7 +9,8 @@ the budget, planned at the start: each of their candidates gets `exploration x b
 ((boosting_iterations - 1) x candidates_per_iteration)`, raised to the least a candidate needs
 (`MIN_SHARE_SECONDS`, or twice the overhead a candidate task has shown beyond its training:
 building the model, caching logits, saving). The last iteration *finishes*: one candidate, the
-best tower so far, trains on from its weights with all that is left. Why: on data where a tower
+best tower so far (or, while none has learned yet, the deepest: adanas.ensemble.tower_to_finish),
+trains on from its weights with all that is left. Why: on data where a tower
 is still learning when its share ends (the quality suite's sets at minutes of budget), its error
 keeps falling steeply with training time, and towers trained for a sixth of the budget each lose
 to one trained for all of it; the tower that is finished has had most of the budget, and
