@@ -237,6 +237,16 @@ def _stroke(draw: ImageDraw.ImageDraw, rng: np.random.Generator, colour, width: 
     draw.line([(x0, y0), mid, end], fill=colour, width=(width or int(rng.integers(1, 3))) * SUPER, joint="curve")
 
 
+def _background(rng: np.random.Generator, spread: float):
+    """A low-frequency colour background at SUPER x SIZE: 3x3 colours within `spread` of one base
+    colour, smoothly interpolated. (image, its mean colour, a drawing context on it)."""
+    n = SIZE * SUPER
+    base = rng.uniform(40, 215, 3)
+    grid = np.clip(base + rng.uniform(-spread, spread, (3, 3, 3)), 0, 255).astype(np.uint8)
+    back = Image.fromarray(grid, "RGB").resize((n, n), Image.BICUBIC)
+    return back, np.asarray(back, np.float64).reshape(-1, 3).mean(0), ImageDraw.Draw(back)
+
+
 def shapes(seed: int) -> Arrays:
     xs, ys = {}, {}
     n = SIZE * SUPER
@@ -246,12 +256,7 @@ def shapes(seed: int) -> Arrays:
         images = []
         for label in labels:
             kind, fill = SHAPE_KINDS[label // 2], SHAPE_FILLS[label % 2]
-            # background: 3x3 colours around one base colour, smoothly interpolated
-            base = rng.uniform(40, 215, 3)
-            grid = np.clip(base + rng.uniform(-40, 40, (3, 3, 3)), 0, 255).astype(np.uint8)
-            back = Image.fromarray(grid, "RGB").resize((n, n), Image.BICUBIC)
-            mean = np.asarray(back, np.float64).reshape(-1, 3).mean(0)
-            draw = ImageDraw.Draw(back)
+            back, mean, draw = _background(rng, 40.0)
             for _ in range(rng.integers(3, 7)):
                 _stroke(draw, rng, _colour(rng, mean, 0.0))
             for _ in range(rng.integers(1, 4)):
@@ -312,17 +317,12 @@ def _dot_centres(rng: np.random.Generator, count: int, radii: np.ndarray) -> lis
 
 def counts(seed: int) -> Arrays:
     xs, ys = {}, {}
-    n = SIZE * SUPER
     for split in SPLITS:
         rng = _rng("counts", seed, split)
         labels = rng.permutation(np.repeat(np.arange(len(COUNT_CLASSES)), PER_CLASS[split]))
         images = []
         for label in labels:
-            base = rng.uniform(40, 215, 3)
-            grid = np.clip(base + rng.uniform(-35, 35, (3, 3, 3)), 0, 255).astype(np.uint8)
-            back = Image.fromarray(grid, "RGB").resize((n, n), Image.BICUBIC)
-            mean = np.asarray(back, np.float64).reshape(-1, 3).mean(0)
-            draw = ImageDraw.Draw(back)
+            back, mean, draw = _background(rng, 35.0)
             for _ in range(rng.integers(3, 7)):
                 _stroke(draw, rng, _colour(rng, mean, 60.0), width=1)
             radii = rng.uniform(*DOT_RADIUS, label + 1)
