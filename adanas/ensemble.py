@@ -127,6 +127,7 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
     """Chooses this iteration's members and writes the new ensemble artifact. Returns its
     history entry."""
     labels = {s: artifacts.dataset_labels(dataset_dir, s) for s in artifacts.SPLITS}
+    meta = artifacts.dataset_meta(dataset_dir)
     y_val = labels["validation"]
     state = artifacts.ensemble_record(previous_dir)
     loaded = [(d, *artifacts.read_candidate(d)) for d in candidate_dirs]
@@ -156,7 +157,7 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
                                       artifacts.ensemble_logits(previous_dir, "to_finish"))
                       if "to_finish" in state else [])
     pool_to_finish = list({u.name: u for u in carried_finish + carried_best + new}.values())
-    to_finish = tower_to_finish(pool_to_finish, y_val, artifacts.dataset_meta(dataset_dir)["num_classes"])
+    to_finish = tower_to_finish(pool_to_finish, y_val, meta["num_classes"])
 
     decision = ensemblers.make(search).select(previous, new, pool, y_val)
     returned = ensemblers.returned_model(search, decision, best_so_far, y_val)
@@ -224,7 +225,7 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
               "best_single": best_so_far.info,
               "to_finish": to_finish.info}
     # What a search continued from this ensemble checks first (adanas.continuation).
-    record["dataset"] = artifacts.dataset_identity(artifacts.dataset_meta(dataset_dir))
+    record["dataset"] = artifacts.dataset_identity(meta)
     record["search"] = dataclasses.asdict(search) if dataclasses.is_dataclass(search) else {}
     groups = {"member": members, "returned": returned.members, "best_single": [best_so_far],
               "to_finish": [to_finish]}

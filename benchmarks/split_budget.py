@@ -16,8 +16,8 @@ the table shows the error of one tower at B/k beside the ensemble of k of them. 
         [--budget SECONDS] [--tower 4@16] [--write BENCHMARKS.md] [--quick] [--table RESULTS]
 
 --tower LAYERS@FILTERS[+dUNITS] trains another cnn tower (+dUNITS: a hidden dense layer before
-its logits) (with --ks 1: that tower alone for B, e.g. the
-towers a search could have finished on a set); rows and table lines are per tower.
+its logits); with --ks 1, that tower alone for B, e.g. each tower a search could have finished
+on a set. Rows and table lines are per tower.
 
 Rows go to bench-out/split_budget.jsonl (one per set, seed and k); the table is printed (with
 --write, it replaces the section between `<!-- split:start -->` and `<!-- split:end -->`).

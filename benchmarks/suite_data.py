@@ -89,7 +89,7 @@ class SuiteSet:
     class_names: tuple[str, ...]
     augmentation: dict[str, Any]              # the AugmentationConfig fields that differ from default
     generate: Callable[[int], Arrays] | None  # seed -> (x, y) per split; None: the embedded digits
-    held_out: bool = False                    # not in the suite's targets nor in tuning
+    held_out: bool = False                    # not in the suite (its targets and table)
 
     def augmentation_config(self) -> AugmentationConfig:
         return AugmentationConfig(**self.augmentation)
