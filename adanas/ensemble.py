@@ -96,13 +96,20 @@ def tower_to_finish(units: list[Unit], y_val: Any, num_classes: int) -> Unit:
     the returned model must meet stays best_subnetwork.
     """
     best = best_subnetwork(units, y_val)
-    chance = 1.0 - 1.0 / num_classes
-    if min(u.info["metrics"]["validation_error"] for u in units) <= UNLEARNED * chance:
+    if has_learned(units, num_classes):
         return best
     finite = [u for u in units if math.isfinite(u.info["metrics"]["validation_loss"])]
     if not finite:
         return best
     return max(finite, key=lambda u: (_depth(u), u.params, -u.info["metrics"]["validation_loss"]))
+
+
+def has_learned(units: list[Unit], num_classes: int) -> bool:
+    """Whether some tower of `units` has learned: its validation error at most UNLEARNED x
+    chance's. Until then a budgeted search finishes (tower_to_finish) and grows
+    (adanas.generators.plan) the deepest tower, not the one validation ranks first."""
+    chance = 1.0 - 1.0 / num_classes
+    return min(u.info["metrics"]["validation_error"] for u in units) <= UNLEARNED * chance
 
 
 def _depth(unit: Unit) -> int:
@@ -158,6 +165,7 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
                       if "to_finish" in state else [])
     pool_to_finish = list({u.name: u for u in carried_finish + carried_best + new}.values())
     to_finish = tower_to_finish(pool_to_finish, y_val, meta["num_classes"])
+    learned = has_learned(pool_to_finish, meta["num_classes"])
 
     decision = ensemblers.make(search).select(previous, new, pool, y_val)
     returned = ensemblers.returned_model(search, decision, best_so_far, y_val)
@@ -186,6 +194,9 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
         ],
         "best_single": {"name": best_single["spec"]["name"], "arch": best_single["spec"]["arch_str"],
                         "test_error": best_single["metrics"]["test_error"]},
+        # The tower a budgeted search would finish, and whether any had learned (the rule).
+        "to_finish": {"name": to_finish.name, "arch": to_finish.info["spec"]["arch_str"],
+                      "learned": learned},
         # What the search would return if it ended here, and why (never worse on validation
         # than its best single subnetwork).
         "returned": {"label": returned.label, "members": [u.name for u in returned.members],
@@ -223,7 +234,10 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
               "returned": {"label": returned.label, "members": [u.info for u in returned.members],
                            "mixture": _mixture_record(returned.mixture)},
               "best_single": best_so_far.info,
-              "to_finish": to_finish.info}
+              "to_finish": to_finish.info,
+              # Whether any tower explored so far has learned (has_learned): until then a
+              # budgeted search grows `to_finish`, not the last member (adanas.generators.plan).
+              "learned": learned}
     # What a search continued from this ensemble checks first (adanas.continuation).
     record["dataset"] = artifacts.dataset_identity(meta)
     record["search"] = dataclasses.asdict(search) if dataclasses.is_dataclass(search) else {}

@@ -447,3 +447,34 @@ def test_the_tower_to_finish_is_carried_with_its_model_and_planned_from(tmp_path
     assert artifacts.ensemble_logits(tmp_path / "e1", "to_finish")["validation"].full().shape == (1, 40, 10)
     spec = generators.finishing_spec(record["to_finish"], seed=0, iteration=2)
     assert spec["warm_from"] == "i1_c0" and spec["arch"] == {"num_layers": 2, "filters": 4}
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_while_no_tower_has_learned_a_budgeted_search_grows_the_tower_to_finish(tmp_path, learned):
+    # Iteration 0: a 2-layer tower leads a 3-layer one; the AdaNet objective adds the 2-layer one.
+    # Until one has learned, a budgeted search grows the 3-layer tower (the one it would finish);
+    # once one has, and without a budget, it grows the member chosen, as G_D.
+    y = np.tile(np.arange(10), 4)
+    ds = write_dataset(tmp_path / "dataset", y, y)
+    onehot = np.eye(10)[y]
+    k_lead = 32 if learned else 12                      # 20% or 65% validation error
+    lead = np.where(np.arange(40)[:, None] < k_lead, 3.0 * onehot, 0.0)
+    start = np.where(np.arange(40)[:, None] < 4, 3.0 * onehot, 0.0)
+
+    def scored(logits):
+        return {"validation_loss": metrics.cross_entropy(logits, y),
+                "validation_error": float(np.mean(logits.argmax(-1) != y))}
+
+    shallow = write_candidate(tmp_path / "a", "i0_c0", lead, lead, layers=2, **scored(lead))
+    deep = write_candidate(tmp_path / "b", "i0_c1", start, start, params=100, layers=3, **scored(start))
+    for budget in (None, "600s"):
+        search = config.from_dict(tiny_config_dict(boosting_iterations=3, budget=budget)).search
+        entry = ensemble.select_step(search, 0, ds, [shallow, deep], None, tmp_path / "e0")
+        record = artifacts.ensemble_record(tmp_path / "e0")
+        assert record["members"][-1]["spec"]["name"] == "i0_c0" and record["learned"] is learned
+        assert entry["to_finish"] == {"name": "i0_c0" if learned else "i0_c1", "arch": "cnn(1@4)",
+                                      "learned": learned}
+        specs, reason = generators.plan(search, 0, 1, tmp_path / "e0", ds)
+        grown_from = 3 if budget and not learned else 2
+        assert reason == "" and specs[0]["move"] == "deeper"
+        assert specs[0]["arch"]["num_layers"] == grown_from + 1
