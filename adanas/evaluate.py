@@ -121,6 +121,9 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
         "validation_loss": h["ensemble"]["validation_loss"],
         "test_error": h["ensemble"]["test_error"],
         "best_single_test_error": h["best_single"]["test_error"],
+        # The tower a budgeted search would finish and whether any had learned (older
+        # ensembles: absent).
+        "to_finish": h.get("to_finish"),
         "candidates": len(h["candidates"]),
         "failed": [f["name"] for f in h.get("failed", [])],
         "task_hours": sum(c.get("task_seconds", 0.0) for c in h["candidates"]) / 3600,

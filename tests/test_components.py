@@ -84,6 +84,8 @@ def test_components_end_to_end_by_hand(tmp_path):
     assert result["returned"]["grown_ensemble_size"] == 2
     assert result["ensemble_size"] == len(result["members"]) == metrics.metadata["ensemble_size"]
     assert [it["ensemble_size"] for it in result["iterations"]] == [1, 2]
+    assert all(it["to_finish"]["arch"].startswith("cnn(") and isinstance(it["to_finish"]["learned"], bool)
+               for it in result["iterations"])
     assert 0.0 <= metrics.metadata["test_error"] <= 1.0
     assert np.isclose(metrics.metadata["test_accuracy"], 1 - metrics.metadata["test_error"])
     assert artifacts.exported_model(tmp_path / "exported").exists()
