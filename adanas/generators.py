@@ -180,7 +180,7 @@ def _grow_from(record: dict[str, Any], budgeted: bool) -> dict[str, Any] | None:
     2026-11-30) iteration 0 added cnn(2@16) by 1.99 against 2.01 in validation loss, iteration 1
     grew only 3-layer towers, and the search finished one at 11% test error, where the other
     seeds explored and finished cnn(4@16) at 1.2-2.3%."""
-    if budgeted and not record.get("learned", True) and "to_finish" in record:
+    if budgeted and not record.get("learned", True):
         return record["to_finish"]["spec"]
     return record["members"][-1]["spec"] if record["members"] else None
 
