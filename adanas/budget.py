@@ -10,7 +10,9 @@ the budget, planned at the start: each of their candidates gets `exploration x b
 (`MIN_SHARE_SECONDS`, or twice the overhead a candidate task has shown beyond its training:
 building the model, caching logits, saving). The last iteration *finishes*: one candidate, the
 best tower so far (or, while none has learned yet, the deepest: adanas.ensemble.tower_to_finish),
-trains on from its weights with all that is left. Why: on data where a tower
+trains on from its weights with all that is left. An exploring iteration after which no tower
+has learned is the last to explore: the next one finishes, on the tower grown from the deepest,
+from scratch (`nothing_learned`; adanas.generators._finishing says why). Why: on data where a tower
 is still learning when its share ends (the quality suite's sets at minutes of budget), its error
 keeps falling steeply with training time, and towers trained for a sixth of the budget each lose
 to one trained for all of it; the tower that is finished has had most of the budget, and
@@ -77,7 +79,7 @@ def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float 
     if why:
         return None, why, False
     iterations, count = search.boosting_iterations, search.candidates_per_iteration
-    if iterations > 1 and iteration < iterations - 1:
+    if iterations > 1 and iteration < iterations - 1 and not nothing_learned(history):
         each = max(search.budget_exploration * total / ((iterations - 1) * count), floor)
         keep = (1.0 - search.budget_exploration) * total / 2.0
         if used + each * count <= total - keep:
@@ -96,19 +98,30 @@ def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float 
     return each, "", True
 
 
-# The move of the candidate that finishes a budgeted search (adanas.generators).
-FINISH = "continue"
+# The moves of the candidate that finishes a budgeted search (adanas.generators): it trains on
+# the tower to finish from its weights, or (nothing learned) the tower grown from it, from scratch.
+FINISH, FINISH_GROWN = "continue", "grow-finish"
+FINISHING = (FINISH, FINISH_GROWN)
 # How the reason of a search stopped by search.max_ensemble_params begins (adanas.generators.plan
 # writes it, adanas.continuation reads it); a time budget's reasons begin "budget: N s".
 PARAMS_STOP = "budget: the ensemble has"
 
 
 def finished(search, history: list[dict[str, Any]]) -> str:
-    """Why the search stops, if its last iteration finished it (trained the best tower on), or ""."""
+    """Why the search stops, if its last iteration finished it (adanas.generators._finishing), or ""."""
     total = search.budget_seconds()
-    if total is None or not history or not any(c.get("move") == FINISH for c in history[-1]["candidates"]):
+    moves = {c.get("move") for c in history[-1]["candidates"]} if history else set()
+    if total is None or not moves & set(FINISHING):
         return ""
-    return f"budget: {used_seconds(history):.0f} s of {total:.0f} s used; the best tower was trained on with the rest"
+    how = ("the best tower was trained on with the rest" if FINISH in moves else
+           "no explored tower had learned; the one grown from the deepest was trained with the rest")
+    return f"budget: {used_seconds(history):.0f} s of {total:.0f} s used; {how}"
+
+
+def nothing_learned(history: list[dict[str, Any]]) -> bool:
+    """Whether the iterations so far explored no tower that has learned (adanas.ensemble.has_learned,
+    recorded with the tower to finish; older ensembles did not record it: False)."""
+    return bool(history) and (history[-1].get("to_finish") or {}).get("learned") is False
 
 
 def _too_small(used: float, total: float, each: float, floor: float) -> str:

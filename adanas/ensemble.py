@@ -106,8 +106,8 @@ def tower_to_finish(units: list[Unit], y_val: Any, num_classes: int) -> Unit:
 
 def has_learned(units: list[Unit], num_classes: int) -> bool:
     """Whether some tower of `units` has learned: its validation error at most UNLEARNED x
-    chance's. Until then a budgeted search finishes (tower_to_finish) and grows
-    (adanas.generators.plan) the deepest tower, not the one validation ranks first."""
+    chance's. Until then a budgeted search finishes the deepest tower (tower_to_finish), not the
+    one validation ranks first, or rather the one grown from it (adanas.generators._finishing)."""
     chance = 1.0 - 1.0 / num_classes
     return min(u.info["metrics"]["validation_error"] for u in units) <= UNLEARNED * chance
 
@@ -235,8 +235,8 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
                            "mixture": _mixture_record(returned.mixture)},
               "best_single": best_so_far.info,
               "to_finish": to_finish.info,
-              # Whether any tower explored so far has learned (has_learned): until then a
-              # budgeted search grows `to_finish`, not the last member (adanas.generators.plan).
+              # Whether any tower explored so far has learned (has_learned): if not, a budgeted
+              # search finishes next, on the tower grown from `to_finish` (adanas.generators).
               "learned": learned}
     # What a search continued from this ensemble checks first (adanas.continuation).
     record["dataset"] = artifacts.dataset_identity(meta)

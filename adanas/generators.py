@@ -131,11 +131,9 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     than `early_stopping_margin`, when `budget` is spent (adanas.budget), or when no candidate
     fits `max_ensemble_params` in any ensemble the configured strategies (or caruana) would
     form. With a budget each spec carries its share, `budget_seconds`, and the last iteration
-    (or an earlier one, once exploring would eat into the finishing share: adanas.budget) is one
-    candidate that trains the subnetwork to finish on (`finishing_spec`; the best so far unless
-    none has learned yet: adanas.ensemble.tower_to_finish). The other iterations' candidates
-    grow the last member chosen, or while none has learned in a budgeted search that same tower
-    (`_grow_from`).
+    (or an earlier one, once exploring would eat into the finishing share or has explored no
+    tower that learned: adanas.budget) is one candidate that finishes the search (`_finishing`).
+    The other iterations' candidates grow the last member chosen.
     """
     record = artifacts.ensemble_record(previous_dir)
     history, members = record["history"], record["members"]
@@ -150,10 +148,9 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     if reason:
         return [], reason
     if finishing:
-        # Ensembles written before `to_finish` was recorded finish their best single subnetwork.
-        specs = [finishing_spec(record.get("to_finish", record["best_single"]), seed, iteration)]
+        specs = [_finishing(search, seed, iteration, record)]
     else:
-        specs = propose(search, seed, iteration, _grow_from(record, budgeted=seconds is not None))
+        specs = propose(search, seed, iteration, members[-1]["spec"] if members else None)
     if seconds is not None:
         specs = [dict(s, budget_seconds=round(seconds, 2)) for s in specs]
     if search.max_ensemble_params is None:
@@ -171,18 +168,27 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
                 f"{search.max_ensemble_params:,} (smallest {min(sizes):,})")
 
 
-def _grow_from(record: dict[str, Any], budgeted: bool) -> dict[str, Any] | None:
-    """The spec the generator grows: the last member chosen (G_D), except in a budgeted search
-    while no tower explored so far has learned (adanas.ensemble.has_learned); then the tower it
-    would finish, the deepest. Why: until a tower learns, which one the AdaNet objective adds is
-    decided by how fast towers start, often by less than the validation noise, and growing a
-    shallow member can leave the depth the data needs unexplored. On the suite's shapes (seed 1,
-    2026-11-30) iteration 0 added cnn(2@16) by 1.99 against 2.01 in validation loss, iteration 1
-    grew only 3-layer towers, and the search finished one at 11% test error, where the other
-    seeds explored and finished cnn(4@16) at 1.2-2.3%."""
-    if budgeted and not record.get("learned", True):
-        return record["to_finish"]["spec"]
-    return record["members"][-1]["spec"] if record["members"] else None
+def _finishing(search, seed: int, iteration: int, record: dict[str, Any]) -> dict[str, Any]:
+    """The candidate that finishes a budgeted search. While no explored tower has learned
+    (adanas.budget.nothing_learned: the search finishes right after such an iteration), it is the
+    tower the generator grows first from the one to finish (the deepest: G_D makes it one step
+    deeper), trained from scratch; otherwise, or where the generator grows nothing new, the tower
+    to finish itself, trained on from its weights.
+
+    Why: a tower that has not learned at its exploring share is a few seconds of weights, and at
+    shares that short a further exploring iteration rarely tells the grown towers apart either; it
+    costs the finishing tower the time instead. On the suite's 32x32 sets at 120 s no tower had
+    learned after iteration 0, every search went on to finish the 4-layer tower iteration 1 grew,
+    and that tower is still learning steeply at the end of B (shapes: 1.97% trained for 90 s alone,
+    1.00% for 120 s), so the ~12 s that iteration 1 and its steps took were what it lost."""
+    # Ensembles written before `to_finish` was recorded finish their best single subnetwork.
+    tower = record.get("to_finish", record["best_single"])
+    if record.get("learned", True) is False:
+        grown = [s for s in propose(search, seed, iteration, tower["spec"]) if s["arch"] != tower["spec"]["arch"]]
+        if grown:
+            return dict(grown[0], name=f"i{iteration}_c0", move=budget.FINISH_GROWN,
+                        seed=candidate_seed(seed, iteration, 0))
+    return finishing_spec(tower, seed, iteration)
 
 
 def _plan_key(search, seed: int, iteration: int) -> dict[str, Any]:

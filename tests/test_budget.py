@@ -53,6 +53,22 @@ def test_exploring_iterations_share_their_fraction_and_the_last_finishes_with_th
     assert seconds is None and reason == "budget: 600 s of 600 s used; the best tower was trained on with the rest"
 
 
+def test_an_iteration_that_explored_no_tower_that_learned_is_the_last_to_explore():
+    s = config.from_dict(tiny_config_dict(budget="600s", boosting_iterations=4, budget_exploration=0.6)).search
+    explored = {"candidates": [_candidate(60, 50), _candidate(60, 50)]}
+    learned = [dict(explored, to_finish={"name": "i0_c1", "arch": "cnn(3@16)", "learned": True})]
+    assert budget.share(s, 1, learned) == (60.0, "", False)          # 0.6 x 600 / (3 x 2)
+    unlearned = [dict(explored, to_finish={"name": "i0_c1", "arch": "cnn(3@16)", "learned": False})]
+    assert budget.nothing_learned(unlearned) and not budget.nothing_learned(learned)
+    assert budget.share(s, 1, unlearned) == (480.0, "", True)        # 600 - 120: it finishes now
+    # Ensembles written before the flag was recorded explore as planned; so do unbudgeted searches.
+    assert not budget.nothing_learned([explored]) and not budget.nothing_learned([])
+    assert budget.share(s, 1, [explored]) == (60.0, "", False)
+    # A search that finished on the grown tower has finished.
+    unlearned.append({"candidates": [_candidate(480, 470, move=budget.FINISH_GROWN)]})
+    assert budget.share(s, 2, unlearned)[1].startswith("budget: 600 s of 600 s used")
+
+
 def test_exploring_shares_are_raised_to_the_floor_and_overruns_end_exploring_early():
     s = config.from_dict(tiny_config_dict(budget="600s", boosting_iterations=4, budget_exploration=0.3)).search
     history = [{"candidates": [_candidate(100, 70), _candidate(60, 50)]}]
@@ -184,10 +200,12 @@ def test_a_budgeted_search_keeps_to_its_budget(tmp_path):
     assert trained and all(c["budget_seconds"] > 0 for c in trained)
     assert min(c["train_steps"] for c in trained) > cfg.training.max_iteration_steps
     # 0.2 x 45 s explores (raised to 5 s per candidate, as long as the finishing keeps half its
-    # planned 36 s); then the best tower so far trains on from its weights with the rest, alone,
-    # and the search stops.
+    # planned 36 s); then the best tower so far trains on from its weights with the rest, alone
+    # (or, if none has learned, the one grown from the deepest), and the search stops.
     last = history[-1]["candidates"]
-    assert [c["move"] for c in last] == ["continue"] and len(history) <= 3
+    assert len(last) == 1 and last[0]["move"] in budget.FINISHING and len(history) <= 3
     assert all(c["budget_seconds"] >= 5.0 for h in history[:-1] for c in h["candidates"])
     assert last[0]["budget_seconds"] >= 0.8 * 45.0 / 2
-    assert "the best tower was trained on with the rest" in report["stopped"]
+    assert report["stopped"] == budget.finished(cfg.search, history)
+    assert report["stopped"].endswith("the best tower was trained on with the rest" if last[0]["move"] == budget.FINISH
+                                      else "the one grown from the deepest was trained with the rest")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from adanas import artifacts, config, ensemble, ensemblers, generators, metrics
+from adanas import artifacts, budget, config, ensemble, ensemblers, generators, metrics
 from conftest import tiny_config_dict, write_candidate, write_dataset
 
 Y = np.array([0, 1])
@@ -450,10 +450,11 @@ def test_the_tower_to_finish_is_carried_with_its_model_and_planned_from(tmp_path
 
 
 @pytest.mark.parametrize("learned", [False, True])
-def test_while_no_tower_has_learned_a_budgeted_search_grows_the_tower_to_finish(tmp_path, learned):
+def test_while_no_tower_has_learned_a_budgeted_search_finishes_the_tower_grown_from_the_deepest(tmp_path, learned):
     # Iteration 0: a 2-layer tower leads a 3-layer one; the AdaNet objective adds the 2-layer one.
-    # Until one has learned, a budgeted search grows the 3-layer tower (the one it would finish);
-    # once one has, and without a budget, it grows the member chosen, as G_D.
+    # If none has learned, a budgeted search finishes at once, on the tower grown from the 3-layer
+    # one (the one it would finish), from scratch; once one has, and without a budget, iteration 1
+    # explores towers grown from the member chosen, as G_D.
     y = np.tile(np.arange(10), 4)
     ds = write_dataset(tmp_path / "dataset", y, y)
     onehot = np.eye(10)[y]
@@ -467,14 +468,20 @@ def test_while_no_tower_has_learned_a_budgeted_search_grows_the_tower_to_finish(
 
     shallow = write_candidate(tmp_path / "a", "i0_c0", lead, lead, layers=2, **scored(lead))
     deep = write_candidate(tmp_path / "b", "i0_c1", start, start, params=100, layers=3, **scored(start))
-    for budget in (None, "600s"):
-        search = config.from_dict(tiny_config_dict(boosting_iterations=3, budget=budget)).search
+    for given in (None, "600s"):
+        search = config.from_dict(tiny_config_dict(boosting_iterations=3, budget=given)).search
         entry = ensemble.select_step(search, 0, ds, [shallow, deep], None, tmp_path / "e0")
         record = artifacts.ensemble_record(tmp_path / "e0")
         assert record["members"][-1]["spec"]["name"] == "i0_c0" and record["learned"] is learned
         assert entry["to_finish"] == {"name": "i0_c0" if learned else "i0_c1", "arch": "cnn(1@4)",
                                       "learned": learned}
         specs, reason = generators.plan(search, 0, 1, tmp_path / "e0", ds)
-        grown_from = 3 if budget and not learned else 2
-        assert reason == "" and specs[0]["move"] == "deeper"
-        assert specs[0]["arch"]["num_layers"] == grown_from + 1
+        assert reason == ""
+        if given and not learned:
+            (spec,) = specs
+            assert spec["move"] == budget.FINISH_GROWN and "warm_from" not in spec
+            assert spec["arch"]["num_layers"] == 4 and spec["name"] == "i1_c0"
+            assert spec["budget_seconds"] == pytest.approx(600 - budget.used_seconds(record["history"]), abs=0.01)
+        else:
+            assert [s["move"] for s in specs] == ["deeper", "wider"]
+            assert specs[0]["arch"]["num_layers"] == 3               # grown from the 2-layer member
