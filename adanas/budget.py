@@ -8,11 +8,11 @@ Shares. The iterations before the last grow the ensemble on `search.budget_explo
 the budget, planned at the start: each of their candidates gets `exploration x budget /
 ((boosting_iterations - 1) x candidates_per_iteration)`, raised to the least a candidate needs
 (`MIN_SHARE_SECONDS`, or twice the overhead a candidate task has shown beyond its training:
-building the model, caching logits, saving). The last iteration *finishes*: one candidate, the
-best tower so far (or, while none has learned yet, the deepest: adanas.ensemble.tower_to_finish),
-trains on from its weights with all that is left. An exploring iteration after which no tower
-has learned is the last to explore: the next one finishes, on the tower grown from the deepest,
-from scratch (`nothing_learned`; adanas.generators._finishing says why). Why: on data where a tower
+building the model, caching logits, saving). The last iteration *finishes*: one candidate trains
+with all that is left: the best tower so far, on from its weights. An exploring iteration after
+which no tower has learned is the last to explore (`nothing_learned`): the next one finishes, on
+the tower the generator grows from the deepest explored one (adanas.ensemble.tower_to_finish),
+from scratch (adanas.generators._finishing says why). Why: on data where a tower
 is still learning when its share ends (the quality suite's sets at minutes of budget), its error
 keeps falling steeply with training time, and towers trained for a sixth of the budget each lose
 to one trained for all of it; the tower that is finished has had most of the budget, and
@@ -110,8 +110,10 @@ PARAMS_STOP = "budget: the ensemble has"
 def finished(search, history: list[dict[str, Any]]) -> str:
     """Why the search stops, if its last iteration finished it (adanas.generators._finishing), or ""."""
     total = search.budget_seconds()
-    moves = {c.get("move") for c in history[-1]["candidates"]} if history else set()
-    if total is None or not moves & set(FINISHING):
+    if total is None or not history:
+        return ""
+    moves = {c.get("move") for c in history[-1]["candidates"]}
+    if not moves & set(FINISHING):
         return ""
     how = ("the best tower was trained on with the rest" if FINISH in moves else
            "no explored tower had learned; the one grown from the deepest was trained with the rest")

@@ -16,7 +16,8 @@ compute:
   builder), the dataset config (name, split fractions, cap; not data_dir), and that the
   continued search can go on at all (early stopping or the parameter budget ended the first
   one: a search that stopped early would stop again at once unless the margin or the budget
-  changes) and, when distilling, that the ensemble carries its teachers;
+  changes; one whose time budget ended it by finishing a tower would stop at once under any
+  search.budget) and, when distilling, that the ensemble carries its teachers;
 - inside the pipeline, by every generate step (`check_previous`): the ensemble's dataset
   against the Dataset artifact (classes, image shape, the fingerprint of its arrays), its
   search space, and that its iteration is the one before this step's.
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adanas import artifacts
-from adanas.budget import PARAMS_STOP
+from adanas.budget import PARAMS_STOP, finished as budget_finished
 from adanas.config import Config, SearchConfig
 
 # The dataset config keys that decide which images and splits a search sees (not where they
@@ -113,6 +114,12 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
         raise ContinuationError(
             f"{where}: that search ended on its parameter budget ({stopped}); raise "
             f"search.max_ensemble_params above {old_budget or budget:,} (or null) to continue it")
+    if history and budget_finished(cfg.search, history):
+        raise ContinuationError(
+            f"{where}: that search ended on its time budget ({stopped}); its last iteration "
+            f"finished a tower with what was left, so a continued search with search.budget would "
+            f"stop at once: continue it without search.budget (boosting_iterations then counts "
+            f"the iterations), or start a new search with the larger budget")
     kd = cfg.training.knowledge_distillation
     if kd != "none" and getattr(cfg.training, "distillation_teacher", "cached") == "cached" \
             and has_teachers is False:

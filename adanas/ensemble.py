@@ -52,8 +52,8 @@ def best_subnetwork(units: list[Unit], y_val: Any) -> Unit:
     """The best subnetwork of `units`: the lowest validation loss, unless that is within the noise
     of the validation split; then the one with the most parameters among those it does not beat.
 
-    Why: it is the subnetwork a budgeted search finishes (trains on with most of the budget) and
-    the bar the returned model must meet. When the exploring shares were too short for any
+    Why: it is the subnetwork a budgeted search finishes (trains on with most of the budget) once
+    a tower has learned, and the bar the returned model must meet. When the exploring shares were too short for any
     candidate to learn (validation loss still near log C), their losses differ by noise and the
     smallest tower, the fastest per step, tends to edge ahead; finished, it may then lack the
     capacity the data needs (shapes in clutter: 2-layer towers stay at 72% error where 3- and

@@ -2,8 +2,8 @@
 
 A candidate spec is a plain JSON-able dict (it crosses task boundaries as a KFP parameter):
     {"name", "family", "arch": {...}, "arch_str", "move", "iteration", "seed"}
-plus, for the candidate that finishes a budgeted search, "warm_from": the subnetwork of the
-previous ensemble whose weights it starts from.
+plus, for the candidate that finishes a budgeted search by training a tower on, "warm_from": the
+subnetwork of the previous ensemble whose weights it starts from.
 """
 
 from __future__ import annotations
@@ -148,19 +148,19 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     if reason:
         return [], reason
     if finishing:
-        specs = [_finishing(search, seed, iteration, record)]
+        specs = _finishing(search, seed, iteration, record)   # one of them runs, the first that fits
     else:
         specs = propose(search, seed, iteration, members[-1]["spec"] if members else None)
     if seconds is not None:
         specs = [dict(s, budget_seconds=round(seconds, 2)) for s in specs]
     if search.max_ensemble_params is None:
-        return specs, ""
+        return specs[:1] if finishing else specs, ""
     used = sum(m["metrics"]["params"] for m in members)
     sizes = candidate_params(specs, dataset_dir)
     fitting = [dict(s, params=p) for s, p in zip(specs, sizes)
                if ensemblers.fits_some_strategy(search, used, p)]
     if fitting:
-        return fitting, ""
+        return fitting[:1] if finishing else fitting, ""
     if not members:
         raise ValueError(f"search.max_ensemble_params {search.max_ensemble_params:,} is smaller than "
                          f"every first candidate ({', '.join(f'{p:,}' for p in sizes)} params)")
@@ -168,12 +168,14 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
                 f"{search.max_ensemble_params:,} (smallest {min(sizes):,})")
 
 
-def _finishing(search, seed: int, iteration: int, record: dict[str, Any]) -> dict[str, Any]:
-    """The candidate that finishes a budgeted search. While no explored tower has learned
-    (adanas.budget.nothing_learned: the search finishes right after such an iteration), it is the
-    tower the generator grows first from the one to finish (the deepest: G_D makes it one step
-    deeper), trained from scratch; otherwise, or where the generator grows nothing new, the tower
-    to finish itself, trained on from its weights.
+def _finishing(search, seed: int, iteration: int, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The candidates that may finish a budgeted search, in order of preference (plan runs the
+    first that fits search.max_ensemble_params). While no explored tower has learned
+    (adanas.budget.nothing_learned: the search finishes right after such an iteration), first the
+    tower the built-in generator grows first from the one to finish (G_D: one step deeper, or
+    wider in a family that only widens), trained from scratch; then, or from the start where it
+    has learned or the generator grows nothing new, the tower to finish, trained on from its
+    weights.
 
     Why: a tower that has not learned at its exploring share is a few seconds of weights, and at
     shares that short a further exploring iteration rarely tells the grown towers apart either; it
@@ -183,12 +185,16 @@ def _finishing(search, seed: int, iteration: int, record: dict[str, Any]) -> dic
     1.00% for 120 s), so the ~12 s that iteration 1 and its steps took were what it lost."""
     # Ensembles written before `to_finish` was recorded finish their best single subnetwork.
     tower = record.get("to_finish", record["best_single"])
-    if record.get("learned", True) is False:
-        grown = [s for s in propose(search, seed, iteration, tower["spec"]) if s["arch"] != tower["spec"]["arch"]]
-        if grown:
-            return dict(grown[0], name=f"i{iteration}_c0", move=budget.FINISH_GROWN,
-                        seed=candidate_seed(seed, iteration, 0))
-    return finishing_spec(tower, seed, iteration)
+    on = finishing_spec(tower, seed, iteration)
+    if record.get("learned", True) or ":" in search.generator or tower["spec"]["family"] != search.family:
+        return [on]
+    family = models.family_of_spec(tower["spec"])
+    grown = [s for s in propose(search, seed, iteration, tower["spec"])
+             if family.parse(s["arch"]) != family.parse(tower["spec"]["arch"])]
+    if not grown:
+        return [on]
+    return [dict(grown[0], name=f"i{iteration}_c0", move=budget.FINISH_GROWN,
+                 seed=candidate_seed(seed, iteration, 0)), on]
 
 
 def _plan_key(search, seed: int, iteration: int) -> dict[str, Any]:

@@ -54,8 +54,9 @@ the budget gave them, in epochs of the training split (at least 1).
 Search, then finish (since 2026-11-29; the earlier tables gave the peers no finishing phase and
 trials as short as AdaNAS's exploring candidates, so their best model was one trained for a
 share of B). AdaNAS spends part of its budget growing the ensemble (search.budget_exploration
-as planned, more where shares are raised to their floor: adanas.budget) and the rest finishing
-its best tower from the weights it explored. The tuners get the same split, the fraction AdaNAS
+as planned, more where shares are raised to their floor, less where an exploring iteration left
+no tower learned: adanas.budget) and the rest finishing its best tower from the weights it
+explored (or, where none had learned, a tower grown from the deepest, from scratch). The tuners get the same split, the fraction AdaNAS
 spent exploring on that set and seed (its row's exploring_seconds over its search budget; for
 rows recorded before that field, its train tasks' walls before the last iteration:
 `exploring_from_stages`; a one-iteration search, as --quick's, explores with all of it): the
@@ -149,7 +150,7 @@ from environment import cpu_model  # noqa: E402
 from orchestration import write_section  # noqa: E402
 
 from adanas import artifacts, data  # noqa: E402
-from adanas.budget import FINISH, spent_seconds  # noqa: E402
+from adanas.budget import FINISHING, spent_seconds  # noqa: E402
 from adanas.config import Config, load_config  # noqa: E402
 
 MARK = "quality"
@@ -257,7 +258,7 @@ def run_adanas(cfg: Config, work: Path, ds: Data) -> dict[str, Any]:
     batch = min(cfg.training.batch_size, len(ds.y["train"]))
     steps = int(statistics.median(c["train_steps"] for c in candidates))
     used = (report.get("budget") or {}).get("used_seconds")
-    exploring = sum(spent_seconds(c) for c in candidates if c.get("move") != FINISH)
+    exploring = sum(spent_seconds(c) for c in candidates if c.get("move") not in FINISHING)
     return {
         "test_error": report["test_error"],
         "validation_error": state["history"][-1]["ensemble"]["validation_error"],
@@ -437,7 +438,8 @@ def search_then_finish(cfg: Config, t0: float, budget: float, kind: str) -> tupl
 
 def finish_best(model, fit: Callable[..., Any], score: float, deadline: float) -> dict[str, Any]:
     """The peers' finishing phase, AdaNAS's counterpart: the search's best model (its trained
-    weights, as AdaNAS's finishing tower starts from its explored weights) trains on until
+    weights, as AdaNAS's finishing tower starts from its explored weights once one has learned)
+    trains on until
     `deadline` with the optimizer its trial had, and keeps the weights with the lowest
     validation loss, those it came with (validation loss `score`) included, so finishing never
     returns a model worse on validation than the search's. `fit(callbacks)` runs model.fit

@@ -2,8 +2,8 @@
 
 Target (1) of issue 10 asks AdaNAS to match its own best tower trained alone for the whole
 budget B. At the suite's budgets the searches finish one tower (cnn(4@16) in most runs) after
-spending about a fifth of the budget exploring, so the returned model has had about 80% of the
-tower alone's training. An ensemble finish (several members sharing the finishing time) could
+spending a tenth to a fifth of the budget exploring (and some seconds on the steps between
+tasks), so the returned model has had 75-85% of the tower alone's training. An ensemble finish (several members sharing the finishing time) could
 only make that up if, at these budgets, k towers of B/k each beat one tower of B. This measures
 that best case directly, with no search in front: the same tower, k times from different seeds,
 each trained by the clock for B/k (adanas.timed, the suite's "tower alone" protocol, task

@@ -485,3 +485,26 @@ def test_while_no_tower_has_learned_a_budgeted_search_finishes_the_tower_grown_f
         else:
             assert [s["move"] for s in specs] == ["deeper", "wider"]
             assert specs[0]["arch"]["num_layers"] == 3               # grown from the 2-layer member
+
+
+def test_a_grown_finishing_tower_that_does_not_fit_the_parameter_budget_gives_way_to_the_tower(
+        tmp_path, monkeypatch):
+    # Nothing has learned after iteration 0 (both towers at 90% error), so the search finishes;
+    # the 4-layer tower grown from the 3-layer one would exceed max_ensemble_params, so the
+    # 3-layer tower is trained on from its weights instead of the search stopping unfinished.
+    y = np.tile(np.arange(10), 4)
+    ds = write_dataset(tmp_path / "dataset", y, y)
+    flat = np.zeros((40, 10))
+    shallow = write_candidate(tmp_path / "a", "i0_c0", flat, flat, layers=2, validation_loss=2.3,
+                              validation_error=0.9)
+    deep = write_candidate(tmp_path / "b", "i0_c1", flat, flat, params=300, layers=3,
+                           validation_loss=2.3, validation_error=0.9)
+    monkeypatch.setattr(generators, "candidate_params",
+                        lambda specs, _: [100 * s["arch"]["num_layers"] for s in specs])
+    for limit, move, layers in ((10_000, budget.FINISH_GROWN, 4), (350, budget.FINISH, 3)):
+        search = config.from_dict(tiny_config_dict(boosting_iterations=3, budget="600s",
+                                                   max_ensemble_params=limit)).search
+        ensemble.select_step(search, 0, ds, [shallow, deep], None, tmp_path / f"e{limit}")
+        (spec,), reason = generators.plan(search, 0, 1, tmp_path / f"e{limit}", ds)
+        assert reason == "" and spec["move"] == move and spec["arch"]["num_layers"] == layers
+        assert spec.get("warm_from") == (None if move == budget.FINISH_GROWN else "i0_c1")

@@ -226,9 +226,14 @@ def test_warm_start_mismatches_are_refused_with_what_differs(tmp_path, tiny_data
     with pytest.raises(ContinuationError, match="raise search.max_ensemble_params above 500"):
         continuation.check_record(budget, config.from_dict(tiny_config_dict(max_ensemble_params=500)), "E")
     # A search that ended on its time budget is not one that ended on its parameter budget.
-    timed_out = {**budget, "stopped": "budget: 45 s of 45 s used; the best tower was trained on with the rest"}
+    timed_out = {**budget, "stopped": "budget: 45 s of 45 s used; the best tower was trained on with the rest",
+                 "history": [*budget["history"][:-1], {**budget["history"][-1], "candidates": [
+                     {"move": "continue", "task_seconds": 45.0, "train_seconds": 44.0}]}]}
     continuation.check_record(timed_out, config.from_dict(tiny_config_dict(max_ensemble_params=500)), "E",
                               has_teachers=False)
+    # Continued with a time budget again, it would stop at once (its last iteration finished).
+    with pytest.raises(ContinuationError, match="continue it without search.budget"):
+        continuation.check_record(timed_out, config.from_dict(tiny_config_dict(budget="60s")), "E")
     cached_kd = config.from_dict({**tiny_config_dict(), "training": {
         **tiny_config_dict()["training"], "knowledge_distillation": "adaptive", "distillation_teacher": "cached"}})
     with pytest.raises(ContinuationError, match="teacher logits"):
