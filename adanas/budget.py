@@ -4,19 +4,19 @@ Counted per training task, from what its candidate recorded: accelerator time (t
 accelerators) on GPU/TPU, wall-clock task seconds on CPU. The data, select and evaluate tasks
 are not counted (seconds, beside training's minutes to hours); the report shows them apart.
 
-Shares. The iterations before the last grow the ensemble on `search.budget_exploration` of
-the budget, planned at the start: each of their candidates gets `exploration x budget /
+Shares. The iterations before the last grow the ensemble on `search.budget_exploration` of the
+budget, planned at the start: each of their candidates gets `exploration x budget /
 ((boosting_iterations - 1) x candidates_per_iteration)`, raised to the least a candidate needs
 (`MIN_SHARE_SECONDS`, or twice the overhead a candidate task has shown beyond its training:
 building the model, caching logits, saving). The last iteration *finishes*: one candidate trains
 with all that is left: the best tower so far, on from its weights. An exploring iteration after
 which no tower has learned is the last to explore (`nothing_learned`): the next one finishes, on
 the tower the generator grows from the deepest explored one (adanas.ensemble.tower_to_finish),
-from scratch (adanas.generators._finishing says why). Why: on data where a tower
-is still learning when its share ends (the quality suite's sets at minutes of budget), its error
-keeps falling steeply with training time, and towers trained for a sixth of the budget each lose
-to one trained for all of it; the tower that is finished has had most of the budget, and
-selection still returns the ensemble where that is better (ensemblers.returned_model).
+from scratch (adanas.generators._finishing says why). Why: on data where a tower is still
+learning when its share ends (the quality suite's sets at minutes of budget), its error keeps
+falling steeply with training time, and towers trained for a sixth of the budget each lose to
+one trained for all of it; the tower that is finished has had most of the budget, and selection
+still returns the ensemble where that is better (ensemblers.returned_model).
 
 Why planned, not recomputed from what is left: which candidates are explored must not depend on
 how fast the machine runs that hour. Shares were once what was left of exploration's fraction

@@ -52,15 +52,16 @@ def best_subnetwork(units: list[Unit], y_val: Any) -> Unit:
     """The best subnetwork of `units`: the lowest validation loss, unless that is within the noise
     of the validation split; then the one with the most parameters among those it does not beat.
 
-    Why: it is the subnetwork a budgeted search finishes (trains on with most of the budget) once
-    a tower has learned, and the bar the returned model must meet. When the exploring shares were too short for any
-    candidate to learn (validation loss still near log C), their losses differ by noise and the
-    smallest tower, the fastest per step, tends to edge ahead; finished, it may then lack the
-    capacity the data needs (shapes in clutter: 2-layer towers stay at 72% error where 3- and
-    4-layer ones reach 4-36%). "Within the noise": the mean of the paired per-example differences
-    in cross-entropy from the cached logits is under TIE_Z standard errors of that mean. A small
-    tower ahead by more than that is kept (the suite's shapes finished one in 2 of 5 seeds in
-    one run of 2026-11-29, in none of 5 in the next, whose candidates trained more steps).
+    Why: it is the subnetwork a budgeted search finishes (trains on with most of the budget)
+    once a tower has learned, and the bar the returned model must meet. When the exploring
+    shares were too short for any candidate to learn (validation loss still near log C), their
+    losses differ by noise and the smallest tower, the fastest per step, tends to edge ahead;
+    finished, it may then lack the capacity the data needs (shapes in clutter: 2-layer towers
+    stay at 72% error where 3- and 4-layer ones reach 4-36%). "Within the noise": the mean of
+    the paired per-example differences in cross-entropy from the cached logits is under TIE_Z
+    standard errors of that mean. A small tower ahead by more than that is kept (the suite's
+    shapes finished one in 2 of 5 seeds in one run of 2026-11-29, in none of 5 in the next,
+    whose candidates trained more steps).
     """
     lowest = min(units, key=lambda u: u.info["metrics"]["validation_loss"])
     if len(units) == 1:

@@ -53,18 +53,19 @@ the budget gave them, in epochs of the training split (at least 1).
 
 Search, then finish (since 2026-11-29; the earlier tables gave the peers no finishing phase and
 trials as short as AdaNAS's exploring candidates, so their best model was one trained for a
-share of B). AdaNAS spends part of its budget growing the ensemble (search.budget_exploration
-as planned, more where shares are raised to their floor, less where an exploring iteration left
-no tower learned: adanas.budget) and the rest finishing its best tower from the weights it
-explored (or, where none had learned, a tower grown from the deepest, from scratch). The tuners get the same split, the fraction AdaNAS
-spent exploring on that set and seed (its row's exploring_seconds over its search budget; for
-rows recorded before that field, its train tasks' walls before the last iteration:
-`exploring_from_stages`; a one-iteration search, as --quick's, explores with all of it): the
-search runs until that share of B (no trial starts after it; a running trial stops after its
-current epoch, or is abandoned if it has none and another trial already has a score), then
-the best trial's model trains on from its weights with its own optimizer until B (less
-EVAL_RESERVE), keeping the weights with the lowest validation loss (`finish_best`). adanet has
-no single best model to finish, so its iterations are sized from B instead.
+share of B). AdaNAS spends part of its budget growing the ensemble (search.budget_exploration as
+planned, more where shares are raised to their floor, less where an exploring iteration left no
+tower learned: adanas.budget) and the rest finishing its best tower from the weights it explored
+(or, where none had learned, a tower grown from the deepest, from scratch). The tuners get the
+same split, the fraction AdaNAS spent exploring on that set and seed (its row's
+exploring_seconds over its search budget; for rows recorded before that field, its train tasks'
+walls before the last iteration: `exploring_from_stages`; a one-iteration search, as --quick's,
+explores with all of it): the search runs until that share of B (no trial starts after it; a
+running trial stops after its current epoch, or is abandoned if it has none and another trial
+already has a score), then the best trial's model trains on from its weights with its own
+optimizer until B (less EVAL_RESERVE), keeping the weights with the lowest validation loss
+(`finish_best`). adanet has no single best model to finish, so its iterations are sized from B
+instead.
 
 Fairness:
   - Data: per set, one Dataset artifact written by `adanas.data.prepare_step` from the set's
@@ -439,10 +440,9 @@ def search_then_finish(cfg: Config, t0: float, budget: float, kind: str) -> tupl
 def finish_best(model, fit: Callable[..., Any], score: float, deadline: float) -> dict[str, Any]:
     """The peers' finishing phase, AdaNAS's counterpart: the search's best model (its trained
     weights, as AdaNAS's finishing tower starts from its explored weights once one has learned)
-    trains on until
-    `deadline` with the optimizer its trial had, and keeps the weights with the lowest
-    validation loss, those it came with (validation loss `score`) included, so finishing never
-    returns a model worse on validation than the search's. `fit(callbacks)` runs model.fit
+    trains on until `deadline` with the optimizer its trial had, and keeps the weights with the
+    lowest validation loss, those it came with (validation loss `score`) included, so finishing
+    never returns a model worse on validation than the search's. `fit(callbacks)` runs model.fit
     for as many epochs as it likes; the deadline stops it at the first batch past it."""
     import keras
 

@@ -3,14 +3,16 @@
 Target (1) of issue 10 asks AdaNAS to match its own best tower trained alone for the whole
 budget B. At the suite's budgets the searches finish one tower (cnn(4@16) in most runs) after
 spending a tenth to a fifth of the budget exploring (and some seconds on the steps between
-tasks), so the returned model has had 75-85% of the tower alone's training. An ensemble finish (several members sharing the finishing time) could
-only make that up if, at these budgets, k towers of B/k each beat one tower of B. This measures
-that best case directly, with no search in front: the same tower, k times from different seeds,
-each trained by the clock for B/k (adanas.timed, the suite's "tower alone" protocol, task
-overheads counted inside each share), against the same tower trained once for B. The members
-are combined as AdaNAS's `mean` ensembler combines them (the mean of their logits); the mean of
-their softmax outputs is recorded too. Every run also records the members' own test errors, so
-the table shows the error of one tower at B/k beside the ensemble of k of them. (--quick runs the same tower on the 8x8 digits: a smoke run.)
+tasks), so the returned model has had 75-85% of the tower alone's training. An ensemble finish
+(several members sharing the finishing time) could only make that up if, at these budgets, k
+towers of B/k each beat one tower of B. This measures that best case directly, with no search in
+front: the same tower, k times from different seeds, each trained by the clock for B/k
+(adanas.timed, the suite's "tower alone" protocol, task overheads counted inside each share),
+against the same tower trained once for B. The members are combined as AdaNAS's `mean` ensembler
+combines them (the mean of their logits); the mean of their softmax outputs is recorded too.
+Every run also records the members' own test errors, so the table shows the error of one tower
+at B/k beside the ensemble of k of them. (--quick runs the same tower on the 8x8 digits: a smoke
+run.)
 
     python benchmarks/split_budget.py [--sets digits32 textures shapes] [--seeds 0 1] [--ks 1 2 3]
         [--budget SECONDS] [--tower 4@16] [--write BENCHMARKS.md] [--quick] [--table RESULTS]
