@@ -236,8 +236,9 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
                            "mixture": _mixture_record(returned.mixture)},
               "best_single": best_so_far.info,
               "to_finish": to_finish.info,
-              # Whether any tower explored so far has learned (has_learned): if not, a budgeted
-              # search finishes next, on the tower grown from `to_finish` (adanas.generators).
+              # Whether any tower explored so far has learned (has_learned), for readers of the
+              # record; the search decides from the same flag in the history's last `to_finish`
+              # (adanas.budget.nothing_learned).
               "learned": learned}
     # What a search continued from this ensemble checks first (adanas.continuation).
     record["dataset"] = artifacts.dataset_identity(meta)

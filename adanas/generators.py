@@ -186,7 +186,8 @@ def _finishing(search, seed: int, iteration: int, record: dict[str, Any]) -> lis
     # Ensembles written before `to_finish` was recorded finish their best single subnetwork.
     tower = record.get("to_finish", record["best_single"])
     on = finishing_spec(tower, seed, iteration)
-    if record.get("learned", True) or ":" in search.generator or tower["spec"]["family"] != search.family:
+    if not budget.nothing_learned(record["history"]) or ":" in search.generator \
+            or tower["spec"]["family"] != search.family:
         return [on]
     family = models.family_of_spec(tower["spec"])
     grown = [s for s in propose(search, seed, iteration, tower["spec"])
