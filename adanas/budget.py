@@ -31,7 +31,9 @@ So `budget_exploration` is the planned fraction, and exploring may take up to `(
 exploration) / 2` of the budget (0.6 at the default 0.2) where floors or a slow machine need it.
 With one iteration its candidates share the whole budget. The first candidates get at least the
 floor even when that bound is not met, and the search stops after it finishes, or when even the
-finishing share would be under the floor. Shares count what the budget counts (accelerator
+finishing share would be under the floor. Where `search.max_ensemble_params` admits no grown
+candidate before the exploring ends, what is left finishes the search too (`rest`), so the
+parameter budget does not leave the time budget unspent. Shares count what the budget counts (accelerator
 time on GPU/TPU); a task holding N accelerators runs for its share / N (`wall_seconds`).
 """
 
@@ -92,16 +94,28 @@ def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float 
     if not history:
         # Nothing trained yet to finish: the first candidates get the least a candidate needs.
         return min(floor, total / count), "", False
+    each, why = rest(search, history)
+    return each, why, each is not None
+
+
+def rest(search, history: list[dict[str, Any]]) -> tuple[float | None, str]:
+    """(what is left of the budget for the candidate that finishes the search now, "") or (None,
+    why not: it is under the least a candidate needs). Also where search.max_ensemble_params
+    ends the growing before the exploring does (adanas.generators.plan): the rest of the time
+    then still trains the best tower on, rather than being left unspent."""
+    total, used = search.budget_seconds(), used_seconds(history)
+    floor = max(MIN_SHARE_SECONDS, 2.0 * overhead_seconds(history))
     each = total - used
     if each < floor:
-        return None, _too_small(used, total, each, floor), False
-    return each, "", True
+        return None, _too_small(used, total, each, floor)
+    return each, ""
 
 
 # The moves of the candidate that finishes a budgeted search (adanas.generators): it trains on
-# the tower to finish from its weights, or (nothing learned) the tower grown from it, from scratch.
-FINISH, FINISH_GROWN = "continue", "grow-finish"
-FINISHING = (FINISH, FINISH_GROWN)
+# the tower to finish from its weights, or (nothing learned) the tower grown from it, from
+# scratch, or trains it on because search.max_ensemble_params admits no grown tower (`rest`).
+FINISH, FINISH_GROWN, FINISH_CAPPED = "continue", "grow-finish", "continue-at-cap"
+FINISHING = (FINISH, FINISH_GROWN, FINISH_CAPPED)
 # How the reason of a search stopped by search.max_ensemble_params begins (adanas.generators.plan
 # writes it, adanas.continuation reads it); a time budget's reasons begin "budget: N s".
 PARAMS_STOP = "budget: the ensemble has"
@@ -116,8 +130,15 @@ def finished(search, history: list[dict[str, Any]]) -> str:
     if not moves & set(FINISHING):
         return ""
     how = ("the best tower was trained on with the rest" if FINISH in moves else
+           "search.max_ensemble_params admitted no grown tower; the best one was trained on with "
+           "the rest" if FINISH_CAPPED in moves else
            "no explored tower had learned; the one grown from the deepest was trained with the rest")
     return f"budget: {used_seconds(history):.0f} s of {total:.0f} s used; {how}"
+
+
+def capped(history: list[dict[str, Any]]) -> bool:
+    """Whether the search finished because search.max_ensemble_params admitted no grown tower."""
+    return bool(history) and any(c.get("move") == FINISH_CAPPED for c in history[-1].get("candidates", []))
 
 
 def nothing_learned(history: list[dict[str, Any]]) -> bool:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adanas import artifacts
-from adanas.budget import PARAMS_STOP, finished as budget_finished
+from adanas.budget import PARAMS_STOP, capped, finished as budget_finished
 from adanas.config import Config, SearchConfig
 
 # The dataset config keys that decide which images and splits a search sees (not where they
@@ -110,7 +110,9 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
             f"{margin} a continued search would stop at once: lower the margin (or null)")
     old_budget = (record.get("search") or {}).get("max_ensemble_params")
     budget = cfg.search.max_ensemble_params
-    if stopped.startswith(PARAMS_STOP) and budget is not None and (old_budget is None or budget <= old_budget):
+    # A time budget's rest may have finished a search the parameter budget had ended (capped).
+    if (stopped.startswith(PARAMS_STOP) or capped(history)) and budget is not None \
+            and (old_budget is None or budget <= old_budget):
         raise ContinuationError(
             f"{where}: that search ended on its parameter budget ({stopped}); raise "
             f"search.max_ensemble_params above {old_budget or budget:,} (or null) to continue it")

@@ -22,6 +22,13 @@ member's compute per step (one forward pass of a forward + backward step).
 Which candidate an iteration keeps is only known after training: the estimate assumes the
 generator's first proposal is kept every iteration (for `dynamic`: the base first, then
 `deeper`), and that no iteration stops early (early stopping can only lower the cost).
+
+With `search.budget` the budget, not epochs, sets each task's length: every candidate trains
+for its share by the clock (adanas.timed), so the estimate takes the shares adanas.budget.share
+plans, iteration by iteration, as if each task spent exactly its share and its tower learned
+(the last iteration then trains the kept tower on with what is left), and prices them; steps
+per candidate follow from the throughput instead of setting the hours. The training tasks'
+accelerator-hours (task-hours on CPU) are then the budget, at most.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adanas import ensemblers, generators, models
+from adanas import budget, ensemblers, generators, models
 from adanas.config import Config
+from adanas.continuation import WarmStart, continued_search
 from adanas.report import table
 
 # --- prices ------------------------------------------------------------------------------------
@@ -221,6 +229,8 @@ class Iteration:
     accelerator_hours: float
     price: float | None
     kept: str                       # the architecture assumed kept
+    steps: list[int]                # per candidate task (with a budget: what its share buys)
+    finishes: bool = False          # a budgeted search's last iteration: the kept tower, trained on
 
 
 @dataclass
@@ -238,11 +248,20 @@ class Estimate:
     price: float | None
     stopped: str                    # why the planned search ends where it does
     assumptions: list[str] = field(default_factory=list)
+    budget_seconds: float | None = None   # search.budget: the training tasks' hours are planned shares of it
+
+    def budget_hours_planned(self) -> float:
+        """The training hours the plan counts against search.budget (as adanas.budget counts
+        them: accelerator-hours on GPU/TPU, task-hours on CPU)."""
+        return self.accelerator_hours if self.accelerator else sum(sum(r.train_hours) for r in self.iterations)
 
     def total_line(self) -> str:
         acc = (f"{self.accelerator_hours:,.1f} {self.accelerator}-hours" if self.accelerator
                else "no GPU/TPU")
         price = "price unknown" if self.price is None else f"~{usd(self.price)}"
+        if self.budget_seconds is not None:
+            acc += (f", {self.budget_hours_planned():,.1f} h of search.budget's "
+                    f"{self.budget_seconds / 3600:,.1f} h planned")
         return (f"Estimated cost of {self.config_name}: {price} ({self.tasks} tasks, {acc}, "
                 f"{self.task_hours:,.1f} task-hours, ~{self.wall_hours:,.1f} h wall-clock; "
                 f"`adanas estimate` lists the assumptions)")
@@ -432,8 +451,27 @@ def estimate(cfg: Config, continue_from: dict[str, Any] | None = None) -> Estima
         used = sum(int(m["metrics"].get("params", 0)) for m in members)
         last_spec = members[-1]["spec"] if members else None
         stopped = f"done: {search.boosting_iterations} more iterations"
+    total = search.budget_seconds()
+    # The budget's plan, as the tasks would see it: a continued search's history (and numbering)
+    # goes on from the ensemble it continues.
+    planned = continued_search(search, None if continue_from is None
+                               else WarmStart.from_record("the continued ensemble", continue_from))
+    history = [] if continue_from is None else list(continue_from.get("history", []))
     for t in range(first, first + search.boosting_iterations):
-        specs = generators.propose(search, cfg.seed, t, last_spec)
+        seconds, finishing = None, False
+        if total is not None:
+            seconds, why, finishing = budget.share(planned, t, history)
+            if why:
+                stopped = why
+                break
+        # Assumed learned: the finishing candidate is the kept tower, trained on
+        # (adanas.generators._finishing); one of another family (a warm start's) is not priced.
+        finish = ([dict(last_spec, name=f"i{t}_c0", move=budget.FINISH)]
+                  if last_spec is not None and last_spec.get("family") == family.name else [])
+        if finishing and not finish:
+            stopped = "no tower of this family to finish"
+            break
+        specs = finish if finishing else generators.propose(search, cfg.seed, t, last_spec)
         archs = [family.parse(s["arch"]) for s in specs]
         sizes = [params_estimate(family, a, shape, num_classes) for a in archs]
         if search.max_ensemble_params is not None and None not in sizes:
@@ -442,13 +480,34 @@ def estimate(cfg: Config, continue_from: dict[str, Any] | None = None) -> Estima
                 stopped = (f"budget: after iteration {t - 1}, ~{used:,} params, no candidate fits "
                            f"search.max_ensemble_params {search.max_ensemble_params:,} "
                            f"(smallest ~{min(sizes):,})")
-                break
-            specs, archs, sizes = [specs[i] for i in fit], [archs[i] for i in fit], [sizes[i] for i in fit]
+                # With a time budget the rest of it finishes the search (adanas.generators.plan).
+                left = None if seconds is None or finishing or not finish else budget.rest(planned, history)[0]
+                if left is None:
+                    break
+                seconds, finishing = left, True
+                specs = [dict(f, move=budget.FINISH_CAPPED) for f in finish]
+                archs = [family.parse(s["arch"]) for s in specs]
+                sizes = [params_estimate(family, a, shape, num_classes) for a in archs]
+                if not ensemblers.fits_some_strategy(search, used, sizes[0] or 0):
+                    break
+            else:
+                specs, archs, sizes = [specs[i] for i in fit], [archs[i] for i in fit], [sizes[i] for i in fit]
         teachers = ([] if not (live and kept) else kept[-1:] if kd == "born_again" else list(kept))
-        hours = [steps * batch / ips_of(a, teachers) / 3600.0 for a in archs]
+        if seconds is None:
+            hours = [steps * batch / ips_of(a, teachers) / 3600.0 for a in archs]
+            task_steps = [steps] * len(archs)
+        else:
+            hours = [budget.wall_seconds(seconds, acc_count) / 3600.0] * len(archs)
+            task_steps = [int(h * 3600.0 * ips_of(a, teachers) / batch) for h, a in zip(hours, archs)]
+            history.append({"iteration": t, "candidates": [
+                {"task_seconds": seconds, "train_seconds": seconds, "move": s.get("move")} for s in specs]})
         acc_hours = sum(hours) * acc_count
         price = None if train_price is None else sum(hours) * train_price
-        rows.append(Iteration(t, [s["arch_str"] for s in specs], hours, acc_hours, price, specs[0]["arch_str"]))
+        rows.append(Iteration(t, [s["arch_str"] for s in specs], hours, acc_hours, price,
+                              specs[0]["arch_str"], task_steps, finishing))
+        if finishing:
+            stopped = budget.finished(planned, history)
+            break
         kept.append(archs[0])
         used += sizes[0] or 0
         last_spec = specs[0]
@@ -460,8 +519,16 @@ def estimate(cfg: Config, continue_from: dict[str, Any] | None = None) -> Estima
         sum(r.price for r in rows) + n_other * other_hours * other_price + PIPELINE_RUN_FEE)
     wall = sum(max(r.train_hours) for r in rows) + (len(rows) * 2 + 2) * other_hours
 
-    notes = [
-        steps_note + f", batch {batch}",
+    if total is None:
+        notes = [steps_note + f", batch {batch}"]
+    else:
+        notes = [f"search.budget {total:,.0f} s ({total / 3600:,.2f} h) of training-task time, counted "
+                 f"as adanas.budget counts it ({'accelerator time' if acc_type else 'wall-clock on CPU'}); "
+                 f"shares as adanas.budget.share plans them, each task assumed to spend exactly its "
+                 f"share and the towers to learn (an iteration that leaves none learned ends the "
+                 f"exploring sooner; the total stays the budget); steps per task = its share x "
+                 f"images/s / batch {batch}, not training.train_epochs"]
+    notes += [
         f"dataset: {data_note}" + (f"; images {'x'.join(map(str, shape))}" if shape else ""),
         *throughput_notes,
         ("other architectures: images/s scaled by relative compute "
@@ -470,7 +537,8 @@ def estimate(cfg: Config, continue_from: dict[str, Any] | None = None) -> Estima
             "dnn": "(weights of the dense layers)"}.get(family.name, "(none: a user's family is "
                                                                      "assumed as fast as its base)")),
         "kept each iteration: the generator's first proposal (the base, then "
-        + ("`deeper`" if search.generator == "dynamic" else "the same") + "); no early stop",
+        + ("`deeper`" if search.generator == "dynamic" else "the same") + "); no early stop"
+        + ("; the last iteration trains the kept tower on with what is left" if total is not None else ""),
         f"tasks: per iteration 1 generate + candidates + 1 select; prepare and evaluate once; "
         f"each task that does not train ~{cfg.cost.other_task_minutes:g} min (cost.other_task_minutes)",
         f"prices: {PRICE_SOURCE}",
@@ -503,7 +571,7 @@ def estimate(cfg: Config, continue_from: dict[str, Any] | None = None) -> Estima
         accelerator=acc_type, steps=steps, batch=batch, iterations=rows,
         tasks=train_tasks + n_other, accelerator_hours=sum(r.accelerator_hours for r in rows),
         task_hours=train_hours + n_other * other_hours, wall_hours=wall, price=price,
-        stopped=stopped, assumptions=notes)
+        stopped=stopped, assumptions=notes, budget_seconds=total)
 
 
 def usd(amount: float) -> str:
@@ -513,20 +581,30 @@ def usd(amount: float) -> str:
 def format_estimate(est: Estimate) -> str:
     acc = est.accelerator or "accelerator"
     money = lambda x: "?" if x is None else usd(x)  # noqa: E731
-    rows = [[r.iteration, len(r.archs), ", ".join(sorted(set(r.archs))), r.kept,
+    rows = [[r.iteration, len(r.archs), ", ".join(sorted(set(r.archs))),
+             r.kept + (" (trained on)" if r.finishes else ""), f"{max(r.steps):,}",
              f"{max(r.train_hours):,.2f}", f"{r.accelerator_hours:,.1f}", money(r.price)]
             for r in est.iterations]
+    if est.budget_seconds is None:
+        head = (f"Estimate for {est.config_name}: {len(est.iterations)} iterations, each candidate "
+                f"{est.steps:,} steps of batch {est.batch} on {est.device}.")
+    else:
+        head = (f"Estimate for {est.config_name}: {len(est.iterations)} iterations within "
+                f"search.budget ({est.budget_seconds / 3600:,.2f} h), each candidate for its share, "
+                f"batch {est.batch} on {est.device}.")
     lines = [
-        f"Estimate for {est.config_name}: {len(est.iterations)} iterations, each candidate "
-        f"{est.steps:,} steps of batch {est.batch} on {est.device}.",
+        head,
         "",
-        table(["iter", "train tasks", "architectures", "kept (assumed)", "hours per task",
-               f"{acc}-hours", "training price"], rows),
+        table(["iter", "train tasks", "architectures", "kept (assumed)", "steps per task",
+               "hours per task", f"{acc}-hours", "training price"], rows),
         "",
         f"Total: {est.tasks} tasks, {est.accelerator_hours:,.1f} {acc}-hours"
         f"{'' if est.accelerator else ' (no GPU/TPU)'}, {est.task_hours:,.1f} task-hours, "
         f"~{est.wall_hours:,.1f} h wall-clock, approximate price {money(est.price)}.",
-        f"Planned end: {est.stopped}.",
+        f"Planned end: {est.stopped}."
+        + ("" if est.budget_seconds is None else
+           f" The plan spends {est.budget_hours_planned():,.2f} h of search.budget's "
+           f"{est.budget_seconds / 3600:,.2f} h."),
         "",
         "Assumptions:",
         *[f"- {a}" for a in est.assumptions],

@@ -132,8 +132,9 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     fits `max_ensemble_params` in any ensemble the configured strategies (or caruana) would
     form. With a budget each spec carries its share, `budget_seconds`, and the last iteration
     (or an earlier one, once exploring would eat into the finishing share or has explored no
-    tower that learned: adanas.budget) is one candidate that finishes the search (`_finishing`).
-    The other iterations' candidates grow the last member chosen.
+    tower that learned: adanas.budget) is one candidate that finishes the search (`_finishing`);
+    so is one where no grown candidate fits `max_ensemble_params` but time is left. The other
+    iterations' candidates grow the last member chosen.
     """
     record = artifacts.ensemble_record(previous_dir)
     history, members = record["history"], record["members"]
@@ -164,8 +165,22 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     if not members:
         raise ValueError(f"search.max_ensemble_params {search.max_ensemble_params:,} is smaller than "
                          f"every first candidate ({', '.join(f'{p:,}' for p in sizes)} params)")
-    return [], (f"{budget.PARAMS_STOP} {used:,} params and no candidate fits in "
-                f"{search.max_ensemble_params:,} (smallest {min(sizes):,})")
+    stop = (f"{budget.PARAMS_STOP} {used:,} params and no candidate fits in "
+            f"{search.max_ensemble_params:,} (smallest {min(sizes):,})")
+    if seconds is None or finishing:
+        return [], stop
+    # A time budget with the growing ended by the parameter budget: the rest of the time
+    # finishes the search, as it would have after the last exploring iteration.
+    left, _ = budget.rest(search, history)
+    if left is None:
+        return [], stop
+    # (A tower has learned here, else the search would be finishing already: the tower to
+    # finish, trained on from its weights.)
+    specs = [dict(s, budget_seconds=round(left, 2), move=budget.FINISH_CAPPED)
+             for s in _finishing(search, seed, iteration, record)]
+    fitting = [dict(s, params=p) for s, p in zip(specs, candidate_params(specs, dataset_dir))
+               if ensemblers.fits_some_strategy(search, used, p)]
+    return (fitting[:1], "") if fitting else ([], stop)
 
 
 def _finishing(search, seed: int, iteration: int, record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -508,3 +508,35 @@ def test_a_grown_finishing_tower_that_does_not_fit_the_parameter_budget_gives_wa
         (spec,), reason = generators.plan(search, 0, 1, tmp_path / f"e{limit}", ds)
         assert reason == "" and spec["move"] == move and spec["arch"]["num_layers"] == layers
         assert spec.get("warm_from") == (None if move == budget.FINISH_GROWN else "i0_c1")
+
+
+def test_when_the_parameter_budget_ends_the_growing_the_rest_of_the_time_finishes_the_tower(
+        tmp_path, monkeypatch):
+    # A tower has learned after iteration 0, so a budgeted search would explore grown towers at
+    # iteration 1, but none fits max_ensemble_params. With time left, the search finishes the
+    # tower (trained on from its weights, with the rest of the budget) if that fits; before, it
+    # stopped there with the time unspent. Without a time budget, or without room, it stops.
+    y = np.tile(np.arange(10), 4)
+    ds = write_dataset(tmp_path / "dataset", y, y)
+    onehot = np.eye(10)[y]
+    lead = np.where(np.arange(40)[:, None] < 32, 3.0 * onehot, 0.0)      # 20% error: learned
+    tower = write_candidate(tmp_path / "a", "i0_c0", lead, lead, params=200, layers=2,
+                            validation_loss=metrics.cross_entropy(lead, y), validation_error=0.2)
+    monkeypatch.setattr(generators, "candidate_params",
+                        lambda specs, _: [200 if s["move"] in budget.FINISHING else 1000 for s in specs])
+    for given, limit, finishes in (("600s", 500, True), ("600s", 350, False), (None, 500, False)):
+        search = config.from_dict(tiny_config_dict(boosting_iterations=3, budget=given,
+                                                   max_ensemble_params=limit)).search
+        out = tmp_path / f"e-{given}-{limit}"
+        ensemble.select_step(search, 0, ds, [tower], None, out)
+        specs, reason = generators.plan(search, 0, 1, out, ds)
+        if finishes:
+            (spec,) = specs
+            assert reason == "" and spec["move"] == budget.FINISH_CAPPED and spec["warm_from"] == "i0_c0"
+            history = artifacts.ensemble_record(out)["history"]
+            assert spec["budget_seconds"] == pytest.approx(600 - budget.used_seconds(history), abs=0.01)
+            # Once it has trained, the search has finished, and says why it finished early.
+            done = [*history, {"candidates": [{"move": spec["move"], "task_seconds": spec["budget_seconds"]}]}]
+            assert budget.capped(done) and "admitted no grown tower" in budget.finished(search, done)
+        else:
+            assert specs == [] and reason.startswith(budget.PARAMS_STOP)

@@ -124,6 +124,68 @@ def test_config_overrides_of_throughput_and_prices():
     assert unknown.price is None and any("cost.prices.NVIDIA_H200_141GB" in a for a in unknown.assumptions)
 
 
+def test_a_budgeted_estimate_plans_the_shares_and_spends_the_budget():
+    """With search.budget the tasks train for their shares by the clock, not for epochs: G_D
+    (without its parameter budget, which would end the growing first) with 100 P100-hours (the
+    P100 these tests set)
+    explores 9 iterations of 2 candidates on 0.2 of it, 4,000 s each, and the tenth trains the
+    kept tower on with the other 80 hours; steps follow from the throughput. Two GPUs per task
+    halve the wall-clock, not the accelerator-hours the budget counts."""
+    free = ["search.max_ensemble_params=null"]
+    plain = _estimate("adanas_gd_cifar10.yaml", free)
+    est = _estimate("adanas_gd_cifar10.yaml", [*free, "search.budget=100"])
+    assert est.budget_seconds == 100 * 3600
+    assert [len(it.archs) for it in est.iterations] == [2] * 9 + [1]
+    assert [it.finishes for it in est.iterations] == [False] * 9 + [True]
+    assert est.iterations[-1].archs == [est.iterations[-2].kept]
+    assert est.iterations[0].train_hours == pytest.approx([0.2 * 100 / 18] * 2)
+    assert est.iterations[-1].train_hours == pytest.approx([80.0])
+    assert est.accelerator_hours == pytest.approx(100.0)
+    # The base tower's images/s, from the unbudgeted estimate's 1M steps of batch 32.
+    ips = plain.steps * 32 / (plain.iterations[0].train_hours[0] * 3600)
+    assert est.iterations[0].steps[0] == pytest.approx(4000 * ips / 32, abs=1)
+    assert est.stopped.startswith("budget: 360000 s of 360000 s used")
+    two = _estimate("adanas_gd_cifar10.yaml", [*free, "search.budget=100", "resources.train.accelerator_count=2"])
+    assert two.accelerator_hours == pytest.approx(100.0)
+    assert two.wall_hours == pytest.approx(est.wall_hours - (sum(max(it.train_hours) for it in est.iterations) / 2), rel=1e-6)
+    # On CPU the budget counts task-hours: the default config's training tasks sum to it.
+    cpu = cost.estimate(config.load_config(ROOT / "pipelines" / "configs" / "digits.yaml", ["search.budget=120s"]))
+    assert sum(sum(it.train_hours) for it in cpu.iterations) == pytest.approx(120 / 3600)
+    assert cpu.accelerator_hours == 0 and cpu.iterations[-1].finishes
+    text = cost.format_estimate(cpu)
+    assert "within search.budget" in text and "(trained on)" in text and "steps per task" in text
+    assert "The plan spends 0.03 h of search.budget's 0.03 h." in text
+
+
+def test_a_budget_the_parameter_budget_cuts_short_still_finishes_where_the_tower_fits():
+    """The growing ends on max_ensemble_params after iteration 0; the rest of the time trains
+    the kept tower on (adanas.generators.plan), where it fits the parameter budget."""
+    cfg = config.load_config(ROOT / "pipelines" / "configs" / "digits.yaml",
+                             ["search.budget=120s", "search.max_ensemble_params=9000"])
+    est = cost.estimate(cfg)
+    assert [it.finishes for it in est.iterations] == [False, True]
+    assert est.iterations[1].archs == [est.iterations[0].kept]
+    assert sum(sum(it.train_hours) for it in est.iterations) == pytest.approx(120 / 3600)
+
+
+def test_a_budgeted_estimate_of_a_continued_search_counts_what_the_first_spent():
+    """A warm start goes on from the ensemble's history and numbering, as its tasks do
+    (adanas.continuation.continued_search): with 120 s, 30 s already spent at iteration 0 and 3
+    more iterations, the tasks see 4 iterations, so exploring shares are 0.2 x 120 / (3 x 2) =
+    4 s, raised to the 5 s floor; iterations 1 and 2 explore and 3 finishes with the
+    120 - 30 - 20 = 70 s left."""
+    cfg = config.load_config(ROOT / "pipelines" / "configs" / "digits.yaml", ["search.budget=120s"])
+    spec = generators.propose(cfg.search, cfg.seed, 0, None)[0]
+    record = {"iteration": 0, "members": [{"spec": spec, "metrics": {"params": 4250}}],
+              "history": [{"iteration": 0, "candidates": [
+                  {"move": "base", "task_seconds": 15.0, "train_seconds": 14.0}] * 2}]}
+    est = cost.estimate(cfg, record)
+    assert [it.iteration for it in est.iterations] == [1, 2, 3]
+    assert [h for it in est.iterations[:2] for h in it.train_hours] == pytest.approx([5 / 3600] * 4)
+    assert est.iterations[2].finishes and est.iterations[2].train_hours == pytest.approx([70 / 3600])
+    assert est.iterations[2].archs == [est.iterations[1].kept]
+
+
 def test_estimate_command_prints_iterations_totals_and_assumptions(capsys):
     assert cli.main(["estimate", "--config", str(PAPER / "adanas_gd_cifar10.yaml")]) == 0
     out = capsys.readouterr().out
@@ -145,6 +207,13 @@ def test_submit_prints_the_estimate_and_refuses_above_max_cost_before_any_reques
     assert _submit(standin, *args, "--max-cost", "100000") == 0
     assert "Estimated cost of paper-adanas-gd-cifar10" in capsys.readouterr().out
     assert [r["method"] for r in standin.requests].count("POST") == 1
+    # With search.budget the price is the budget's: 10 A100-hours go under $100 (without the
+    # parameter budget, which would end the growing after 1.6 of them).
+    budgeted = [*args, "--set", "search.budget=10", "--set", "search.max_ensemble_params=null"]
+    assert _submit(standin, *budgeted, "--max-cost", "100") == 0
+    assert "10.0 NVIDIA_TESLA_A100-hours, 10.0 h of search.budget's 10.0 h planned" in capsys.readouterr().out
+    assert _submit(standin, *budgeted[:-2], "--max-cost", "100") == 0
+    assert "1.6 h of search.budget's 10.0 h planned" in capsys.readouterr().out
 
 
 def test_max_cost_needs_a_config_not_a_template(tmp_path, standin, capsys):
@@ -234,6 +303,13 @@ def test_warm_start_mismatches_are_refused_with_what_differs(tmp_path, tiny_data
     # Continued with a time budget again, it would stop at once (its last iteration finished).
     with pytest.raises(ContinuationError, match="continue it without search.budget"):
         continuation.check_record(timed_out, config.from_dict(tiny_config_dict(budget="60s")), "E")
+    # One whose time budget finished a tower after the parameter budget ended the growing is
+    # refused as the parameter budget's, with or without a time budget.
+    capped = {**timed_out, "history": [*budget["history"][:-1], {**budget["history"][-1], "candidates": [
+        {"move": "continue-at-cap", "task_seconds": 45.0, "train_seconds": 44.0}]}]}
+    for again in ({}, {"budget": "60s"}):
+        with pytest.raises(ContinuationError, match="raise search.max_ensemble_params above 500"):
+            continuation.check_record(capped, config.from_dict(tiny_config_dict(max_ensemble_params=500, **again)), "E")
     cached_kd = config.from_dict({**tiny_config_dict(), "training": {
         **tiny_config_dict()["training"], "knowledge_distillation": "adaptive", "distillation_teacher": "cached"}})
     with pytest.raises(ContinuationError, match="teacher logits"):
