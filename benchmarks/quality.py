@@ -998,6 +998,20 @@ def _epochs_note(rows: list[dict[str, Any]]) -> str:
     return "; ".join(out)
 
 
+def _split_note(rows: list[dict[str, Any]]) -> str:
+    """Per set, the medians of AdaNAS's exploring seconds and of the tuners' search seconds."""
+    out = []
+    for name in ALL_SETS:
+        mine = [r["exploring_seconds"] for r in rows if r["set"] == name and r["system"] == "adanas"
+                and r["status"] == "ok" and r.get("exploring_seconds") is not None]
+        theirs = [r["search_seconds"] for r in rows if r["set"] == name and r["system"] in ("hyperband", "bayesian", "autokeras")
+                  and r["status"] == "ok" and r.get("search_seconds") is not None]
+        if mine and theirs:
+            out.append(f"{name}: AdaNAS explored {statistics.median(mine):.1f} s, the tuners searched "
+                       f"{statistics.median(theirs):.1f} s (medians)")
+    return "; ".join(out)
+
+
 def render(rows: list[dict[str, Any]], args, versions: dict[str, str], measured: str | None = None) -> str:
     sets = [s for s in ALL_SETS if any(r["set"] == s for r in rows)]
     seeds = sorted({r["seed"] for r in rows})
@@ -1014,12 +1028,27 @@ def render(rows: list[dict[str, Any]], args, versions: dict[str, str], measured:
         f"({', '.join(f'{s} {RESERVE[s]:g} s' for s in sets)}). Test error in % on the held-out test "
         f"split ({tests} images); ratios are AdaNAS's mean over the system's.")
     reused = sorted({(r["run_id"], r["date"][:10]) for r in rows if r.get("reused") is True})
+    peers_reused = sorted({(r["run_id"], r["date"][:10]) for r in rows if r.get("reused") == "peers"})
+    if reused and peers_reused:
+        # A table put together from several invocations' rows: say which run each side's rows
+        # come from, per set.
+        def runs(systems):
+            by_run: dict[tuple[str, str], list[str]] = {}
+            for r in rows:
+                if r["system"] in systems and r["set"] not in by_run.setdefault((r["run_id"], r["date"][:10]), []):
+                    by_run[(r["run_id"], r["date"][:10])].append(r["set"])
+            return "; ".join(f"run {run} ({day}): {', '.join(names)}" for (run, day), names in sorted(by_run.items()))
+        header += (" The rows come from several runs, each checked to be on the same data digest and "
+                   f"budgets: AdaNAS and its tower from {runs(('adanas', 'single'))}; the peers from "
+                   f"{runs(tuple(PEERS))}. Each peer's trials were sized from the epochs per "
+                   "candidate of the AdaNAS run it was run against, and its search share from "
+                   "that run's exploring on the same set and seed (" + _split_note(rows) + ").")
+        reused = peers_reused = []
     if reused:
         header += (" AdaNAS's rows and its tower's are reused from run " +
                    ", ".join(f"{run} ({day})" for run, day in reused) +
                    " (`--reuse`: same data digest and budgets, checked); the other systems ran in this "
                    "run, with that run's epochs per candidate.")
-    peers_reused = sorted({(r["run_id"], r["date"][:10]) for r in rows if r.get("reused") == "peers"})
     if peers_reused:
         ada = [r for r in rows if r["system"] == "adanas" and r["status"] == "ok"]
         header += (" The peers' rows are reused from run " +
