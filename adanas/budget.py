@@ -69,14 +69,19 @@ def overhead_seconds(history: list[dict[str, Any]]) -> float:
                 for h in history for c in h["candidates"]), default=0.0)
 
 
+def floor_seconds(history: list[dict[str, Any]]) -> float:
+    """The least a candidate is given: MIN_SHARE_SECONDS, or twice the overhead a candidate
+    task has shown beyond its training."""
+    return max(MIN_SHARE_SECONDS, 2.0 * overhead_seconds(history))
+
+
 def share(search, iteration: int, history: list[dict[str, Any]]) -> tuple[float | None, str, bool]:
     """(seconds each candidate of `iteration` may spend, "", whether it finishes the search) or
     (None, why the search stops, False). (None, "", False) when the search has no budget."""
     total = search.budget_seconds()
     if total is None:
         return None, "", False
-    used = used_seconds(history)
-    floor = max(MIN_SHARE_SECONDS, 2.0 * overhead_seconds(history))
+    used, floor = used_seconds(history), floor_seconds(history)
     why = finished(search, history)
     if why:
         return None, why, False
@@ -103,8 +108,7 @@ def rest(search, history: list[dict[str, Any]]) -> tuple[float | None, str]:
     why not: it is under the least a candidate needs). Also where search.max_ensemble_params
     ends the growing before the exploring does (adanas.generators.plan): the rest of the time
     then still trains the best tower on, rather than being left unspent."""
-    total, used = search.budget_seconds(), used_seconds(history)
-    floor = max(MIN_SHARE_SECONDS, 2.0 * overhead_seconds(history))
+    total, used, floor = search.budget_seconds(), used_seconds(history), floor_seconds(history)
     each = total - used
     if each < floor:
         return None, _too_small(used, total, each, floor)
