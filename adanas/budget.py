@@ -33,8 +33,9 @@ With one iteration its candidates share the whole budget. The first candidates g
 floor even when that bound is not met, and the search stops after it finishes, or when even the
 finishing share would be under the floor. Where `search.max_ensemble_params` admits no grown
 candidate before the exploring ends, what is left finishes the search too (`rest`), so the
-parameter budget does not leave the time budget unspent. Shares count what the budget counts (accelerator
-time on GPU/TPU); a task holding N accelerators runs for its share / N (`wall_seconds`).
+parameter budget does not leave the time budget unspent. Shares count what the budget counts
+(accelerator time on GPU/TPU); a task holding N accelerators runs for its share / N
+(`wall_seconds`).
 """
 
 from __future__ import annotations

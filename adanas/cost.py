@@ -457,6 +457,11 @@ def estimate(cfg: Config, continue_from: dict[str, Any] | None = None) -> Estima
     planned = continued_search(search, None if continue_from is None
                                else WarmStart.from_record("the continued ensemble", continue_from))
     history = [] if continue_from is None else list(continue_from.get("history", []))
+
+    def sized(specs):
+        archs = [family.parse(s["arch"]) for s in specs]
+        return archs, [params_estimate(family, a, shape, num_classes) for a in archs]
+
     for t in range(first, first + search.boosting_iterations):
         seconds, finishing = None, False
         if total is not None:
@@ -472,8 +477,7 @@ def estimate(cfg: Config, continue_from: dict[str, Any] | None = None) -> Estima
             stopped = "no tower of this family to finish"
             break
         specs = finish if finishing else generators.propose(search, cfg.seed, t, last_spec)
-        archs = [family.parse(s["arch"]) for s in specs]
-        sizes = [params_estimate(family, a, shape, num_classes) for a in archs]
+        archs, sizes = sized(specs)
         if search.max_ensemble_params is not None and None not in sizes:
             fit = [i for i, p in enumerate(sizes) if ensemblers.fits_some_strategy(search, used, p)]
             if not fit:
@@ -486,8 +490,7 @@ def estimate(cfg: Config, continue_from: dict[str, Any] | None = None) -> Estima
                     break
                 seconds, finishing = left, True
                 specs = [dict(f, move=budget.FINISH_CAPPED) for f in finish]
-                archs = [family.parse(s["arch"]) for s in specs]
-                sizes = [params_estimate(family, a, shape, num_classes) for a in archs]
+                archs, sizes = sized(specs)
                 if not ensemblers.fits_some_strategy(search, used, sizes[0] or 0):
                     break
             else:

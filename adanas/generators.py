@@ -157,9 +157,13 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     if search.max_ensemble_params is None:
         return specs[:1] if finishing else specs, ""
     used = sum(m["metrics"]["params"] for m in members)
-    sizes = candidate_params(specs, dataset_dir)
-    fitting = [dict(s, params=p) for s, p in zip(specs, sizes)
-               if ensemblers.fits_some_strategy(search, used, p)]
+
+    def fit(specs):
+        sizes = candidate_params(specs, dataset_dir)
+        return [dict(s, params=p) for s, p in zip(specs, sizes)
+                if ensemblers.fits_some_strategy(search, used, p)], sizes
+
+    fitting, sizes = fit(specs)
     if fitting:
         return fitting[:1] if finishing else fitting, ""
     if not members:
@@ -176,10 +180,8 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
         return [], stop
     # (A tower has learned here, else the search would be finishing already: the tower to
     # finish, trained on from its weights.)
-    specs = [dict(s, budget_seconds=round(left, 2), move=budget.FINISH_CAPPED)
-             for s in _finishing(search, seed, iteration, record)]
-    fitting = [dict(s, params=p) for s, p in zip(specs, candidate_params(specs, dataset_dir))
-               if ensemblers.fits_some_strategy(search, used, p)]
+    fitting, _ = fit([dict(s, budget_seconds=round(left, 2), move=budget.FINISH_CAPPED)
+                      for s in _finishing(search, seed, iteration, record)])
     return (fitting[:1], "") if fitting else ([], stop)
 
 

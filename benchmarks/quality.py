@@ -1004,7 +1004,7 @@ def _split_note(rows: list[dict[str, Any]]) -> str:
     for name in ALL_SETS:
         mine = [r["exploring_seconds"] for r in rows if r["set"] == name and r["system"] == "adanas"
                 and r["status"] == "ok" and r.get("exploring_seconds") is not None]
-        theirs = [r["search_seconds"] for r in rows if r["set"] == name and r["system"] in ("hyperband", "bayesian", "autokeras")
+        theirs = [r["search_seconds"] for r in rows if r["set"] == name and r["system"] in PEERS
                   and r["status"] == "ok" and r.get("search_seconds") is not None]
         if mine and theirs:
             out.append(f"{name}: AdaNAS explored {statistics.median(mine):.1f} s, the tuners searched "
@@ -1035,8 +1035,10 @@ def render(rows: list[dict[str, Any]], args, versions: dict[str, str], measured:
         def runs(systems):
             by_run: dict[tuple[str, str], list[str]] = {}
             for r in rows:
-                if r["system"] in systems and r["set"] not in by_run.setdefault((r["run_id"], r["date"][:10]), []):
-                    by_run[(r["run_id"], r["date"][:10])].append(r["set"])
+                if r["system"] in systems:
+                    names = by_run.setdefault((r["run_id"], r["date"][:10]), [])
+                    if r["set"] not in names:
+                        names.append(r["set"])
             return "; ".join(f"run {run} ({day}): {', '.join(names)}" for (run, day), names in sorted(by_run.items()))
         header += (" The rows come from several runs, each checked to be on the same data digest and "
                    f"budgets: AdaNAS and its tower from {runs(('adanas', 'single'))}; the peers from "
