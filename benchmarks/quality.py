@@ -102,7 +102,7 @@ Fairness:
     trials were sized from (a change to AdaNAS that leaves its exploring shares alone, such as
     which tower it finishes, can be measured without rerunning the peers' 109 minutes).
 
-    python benchmarks/quality.py [--sets digits digits32 textures shapes counts] [--seeds 0 1 2 3 4]
+    python benchmarks/quality.py [--sets digits digits32 textures shapes counts angles] [--seeds 0 1 2 3 4]
         [--budget SECONDS | --budget SET=SECONDS ...] [--systems ...]
         [--reuse RESULTS | --peers-from RESULTS] [--quick] [--table RESULTS]
         [--write BENCHMARKS.md]
@@ -112,9 +112,9 @@ budget's shares need it: 3 iterations x 2 candidates would leave a candidate und
 library allows), and per set AdaNAS, its single tower and one peer, the peers taking turns over
 the sets (adanet only if its venv already exists; --systems lists them all instead); results go
 to bench-out/quality-quick.jsonl and nothing is written outside bench-out/. About 5 minutes.
---sets counts: the held-out set (suite_data.py), at 120 s like the other 32x32 sets; reported
-per set like the others but not counted in the targets, and --write puts a table of held-out sets
-alone in a section of its own.
+--sets counts angles: the held-out sets (suite_data.py), at 120 s like the other 32x32 sets;
+reported per set like the others but not counted in the targets, and --write puts a table of
+held-out sets alone in a section of its own.
 Raw per-system results are appended to bench-out/quality.jsonl (one JSON object per line, with
 the set's name).
 """
@@ -160,13 +160,14 @@ HELD_OUT_MARK, HELD_OUT_TITLE = "quality-held-out", "Held-out set: do the defaul
 BENCH_OUT = ROOT / "bench-out"
 ADANET_VENV = BENCH_OUT / "adanet-venv"
 SETS = list(suite_data.SUITE)            # the four the targets are judged on
-ALL_SETS = list(suite_data.SETS)         # and the held-out ones (--sets counts), reported apart
+ALL_SETS = list(suite_data.SETS)         # and the held-out ones (--sets counts angles), reported apart
 # Seconds per system, set and seed. digits: about twice what the unbudgeted default search takes
 # (about 32 s), so its three iterations train longer than by default (13 epochs per candidate
 # measured); the 32x32 sets have 16x the pixels per image and 2.4x the training images (digits32:
 # the same 1,258), so twice the digits' budget (4-6 epochs per candidate measured). A full run
 # (4 sets, 6 systems, 5 seeds) is then about 3.5 hours on 2 cores.
-BUDGETS = {"digits": 60.0, "digits32": 120.0, "textures": 120.0, "shapes": 120.0, "counts": 120.0}
+BUDGETS = {"digits": 60.0, "digits32": 120.0, "textures": 120.0, "shapes": 120.0, "counts": 120.0,
+           "angles": 120.0}
 # What run_search spends outside its training tasks (search.budget counts only those): the data
 # step and its preview page, the generate and select steps, export and test evaluation (with its
 # latency and calibration sections). Measured here on 2 cores (2026-11-29, wall - budget used):
@@ -174,7 +175,8 @@ BUDGETS = {"digits": 60.0, "digits32": 120.0, "textures": 120.0, "shapes": 120.0
 # the clock (adanas.timed): measured 0.99-1.00x of search.budget in 20 runs (2026-11-29), and
 # AdaNAS's wall came to 0.91-1.00 B but in 3 runs where one step outside training stalled for
 # 45-61 s (1.38-1.59 B; the reading flags any system above 1.1 B).
-RESERVE = {"digits": 10.0, "digits32": 10.0, "textures": 10.0, "shapes": 10.0, "counts": 10.0}
+RESERVE = {"digits": 10.0, "digits32": 10.0, "textures": 10.0, "shapes": 10.0, "counts": 10.0,
+           "angles": 10.0}
 QUICK_BUDGET = 20.0
 QUICK_OVERRIDES = ["search.boosting_iterations=1"]
 TARGET_SINGLE, TARGET_SINGLE_SETS = 1.0, 3     # <= 1.0x own single tower on >= 3 of the 4 sets
@@ -1124,7 +1126,7 @@ def parse_budgets(items: list[str] | None, default: dict[str, float], parser) ->
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sets", nargs="+", choices=ALL_SETS, default=SETS,
-                   help="default: the suite's four; counts is held out (reported apart from the targets)")
+                   help="default: the suite's four; counts and angles are held out (reported apart from the targets)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--budget", nargs="+", metavar="[SET=]SECONDS",
                    help=f"wall-clock budget per system, set and seed (default: "

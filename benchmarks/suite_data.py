@@ -36,7 +36,15 @@ set"), so since then it is no longer unseen data:
              pad-and-crop by 4 px never cuts one; its augmentation has no cutout, which would
              hide dots and change the label.
 
-textures, shapes and counts have 300 train / 60 validation / 60 test images per class (3,000 / 600 /
+  angles     (made 2026-12-01, after counts had become the dense layer's evidence, to be unseen
+             again) procedural 32x32 RGB bars to tell apart by orientation; 10 classes = 0, 18,
+             ..., 162 degrees, each +-4 degrees, so neighbours are 10 degrees apart at the
+             least: one bar (7-12 px either side of a centre near the middle, 1.5-3 px wide, a
+             colour well apart from the ground) over a low-frequency colour background with 2-5
+             round distractor blobs, ramp and noise. The class is an orientation, a fine and
+             global property of one object, and mirror images are other classes: no flip.
+
+textures, shapes, counts and angles have 300 train / 60 validation / 60 test images per class (3,000 / 600 /
 600), balanced, each split drawn from its own seeded stream, so a CPU search of a few minutes
 learns something and the test split is 600 images (one image = 0.17 points of error).
 
@@ -335,12 +343,43 @@ def counts(seed: int) -> Arrays:
     return xs, ys
 
 
+# --- angles (held out) -----------------------------------------------------------------------------
+
+ANGLE_CLASSES = tuple(f"{k * 18:03d}deg" for k in range(10))
+ANGLE_JITTER = 4.0   # degrees either side of the class's angle: 10 degrees between neighbours
+
+
+def angles(seed: int) -> Arrays:
+    xs, ys = {}, {}
+    for split in SPLITS:
+        rng = _rng("angles", seed, split)
+        labels = rng.permutation(np.repeat(np.arange(len(ANGLE_CLASSES)), PER_CLASS[split]))
+        images = []
+        for label in labels:
+            back, mean, draw = _background(rng, 40.0)
+            for _ in range(rng.integers(2, 6)):   # round distractors: no orientation of their own
+                bx, by = rng.uniform(0, SIZE, 2) * SUPER
+                br = rng.uniform(1.5, 3.5) * SUPER
+                draw.ellipse([bx - br, by - br, bx + br, by + br], fill=_colour(rng, mean, 60.0))
+            t = math.radians(label * 18.0 + rng.uniform(-ANGLE_JITTER, ANGLE_JITTER))
+            half = rng.uniform(7.0, 12.0)
+            cx, cy = rng.uniform(SIZE / 2 - 7, SIZE / 2 + 7, 2)
+            dx, dy = math.cos(t) * half, -math.sin(t) * half   # angles counted anticlockwise
+            draw.line([((cx - dx) * SUPER, (cy - dy) * SUPER), ((cx + dx) * SUPER, (cy + dy) * SUPER)],
+                      fill=_colour(rng, mean, 120.0), width=int(rng.uniform(1.5, 3.0) * SUPER))
+            small = np.asarray(back.resize((SIZE, SIZE), Image.BOX), np.float64)
+            images.append(_finish(rng, small, (2.0, 8.0)))
+        xs[split], ys[split] = np.stack(images), labels.astype(np.int64)
+    return xs, ys
+
+
 # --- the registry ----------------------------------------------------------------------------------
 
 # Augmentation: the digits keep digits.yaml's own (no flip, 1 px pad-and-crop, cutout 2 on 8x8);
 # digits32 scales it to 32x32 (no flip, 4 px, cutout 8); textures and shapes are mirror-invariant
 # (flip on), with CIFAR's 4 px pad-and-crop and a cutout of 8 (CIFAR's 16 would hide half an
-# image, often the whole object); counts is too, with no cutout (it would hide dots).
+# image, often the whole object); counts is too, with no cutout (it would hide dots); angles has no
+# flip (a mirror image is another angle: 18 -> 162 degrees).
 SETS: dict[str, SuiteSet] = {s.name: s for s in (
     SuiteSet("digits", "embedded 8x8 digits (real images)", (8, 8, 1), tuple(str(i) for i in range(10)),
              {"policy": "basic", "flip": False, "pad_crop": 1, "cutout": 2}, None),
@@ -355,6 +394,9 @@ SETS: dict[str, SuiteSet] = {s.name: s for s in (
     SuiteSet("counts", "procedural dots to count (held out): 1-10 dots in clutter", (SIZE, SIZE, 3),
              COUNT_CLASSES, {"policy": "basic", "flip": True, "pad_crop": 4, "cutout": 0}, counts,
              held_out=True),
+    SuiteSet("angles", "procedural bars to tell apart by orientation (held out): 10 angles 18 deg apart",
+             (SIZE, SIZE, 3), ANGLE_CLASSES, {"policy": "basic", "flip": False, "pad_crop": 4, "cutout": 8},
+             angles, held_out=True),
 )}
 # The four sets the targets are judged on and defaults are tuned on; the rest are held out.
 SUITE = [name for name, s in SETS.items() if not s.held_out]
