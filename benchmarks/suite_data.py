@@ -36,7 +36,7 @@ set"), so since then it is no longer unseen data:
              pad-and-crop by 4 px never cuts one; its augmentation has no cutout, which would
              hide dots and change the label.
 
-  angles     (made 2026-12-01, after counts had become the dense layer's evidence, to be unseen
+  angles     (made 2026-11-30, late, after counts had become the dense layer's evidence, to be unseen
              again) procedural 32x32 RGB bars to tell apart by orientation; 10 classes = 0, 18,
              ..., 162 degrees, each +-4 degrees, so neighbours are 10 degrees apart at the
              least: one bar (7-12 px either side of a centre near the middle, 1.5-3 px wide, a
