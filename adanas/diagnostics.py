@@ -106,8 +106,8 @@ class Calibration:
     `temperature` (fitted on the validation split: adanas.calibration), accumulated shard by
     shard."""
 
-    def __init__(self, temperature: float, bins: int = RELIABILITY_BINS) -> None:
-        self.temperature = float(temperature)
+    def __init__(self, temperature: float, bins: int = RELIABILITY_BINS, unfitted: str = "") -> None:
+        self.temperature, self.unfitted = float(temperature), unfitted
         self.before, self.after = Reliability(bins), Reliability(bins)
         self.nll_before, self.nll_after = metrics.Score(), metrics.Score()
 
@@ -123,6 +123,7 @@ class Calibration:
         before, after = self.before.result(), self.after.result()
         return {
             "temperature": self.temperature,
+            "unfitted": self.unfitted,   # how T was set where none fits ("" when fitted)
             "fitted_on": "validation",
             "scored_on": "test",
             "ece_before": before["ece"],
@@ -143,10 +144,10 @@ class Assessment:
     """Everything the report says about the test split's logits, fed one shard at a time:
     the score (error, loss), the confusion matrix and the calibration."""
 
-    def __init__(self, num_classes: int, temperature: float) -> None:
+    def __init__(self, num_classes: int, temperature: float, unfitted: str = "") -> None:
         self.score = metrics.Score()
         self.confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-        self.calibration = Calibration(temperature)
+        self.calibration = Calibration(temperature, unfitted=unfitted)
 
     def add(self, logits: np.ndarray, labels: np.ndarray) -> "Assessment":
         self.score.add(logits, labels)

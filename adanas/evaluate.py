@@ -74,9 +74,10 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
                                      np.zeros(z.shape[-1]) if bias is None else bias), y
 
     # The servable export's probabilities are calibrated by a temperature fitted on the
-    # validation split's ensemble logits (adanas.calibration); fitted first, so that the test
-    # split is scored in one pass, with and without it.
-    temperature = calibration.fit_temperature_shards(lambda: combined("validation"))
+    # validation split's ensemble logits, or left unscaled where none fits
+    # (adanas.calibration.serving_temperature); fitted first, so that the test split is scored
+    # in one pass, with and without it.
+    temperature, unfitted = calibration.serving_temperature(lambda: combined("validation"))
 
     Path(model_out).mkdir(parents=True, exist_ok=True)
     model_file = artifacts.exported_model(model_out)
@@ -85,7 +86,7 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
     export_ensemble([artifacts.ensemble_model(ensemble_dir, m["spec"]["name"]) for m in members],
                     meta["image_shape"], model_file, weights, bias)
     reloaded = keras.saving.load_model(model_file, compile=False)
-    assessment = diagnostics.Assessment(int(meta["num_classes"]), temperature)
+    assessment = diagnostics.Assessment(int(meta["num_classes"]), temperature, unfitted)
     drift = 0.0
     for (want, y), logits in zip(combined("test"),
                                  inputs.predict_shards(reloaded, dataset_dir, "test", meta)):

@@ -68,9 +68,10 @@ def format_quality(report: dict[str, Any]) -> str:
     lines = []
     cal = report.get("calibration")
     if cal:
+        how = cal.get("unfitted") or "fitted on validation"
         lines.append(f"Calibration (test): expected calibration error {_pct(cal['ece_before'])}, "
                      f"{_pct(cal['ece_after'])} after temperature scaling (T = "
-                     f"{cal['temperature']:.3g}, fitted on validation).")
+                     f"{cal['temperature']:.3g}, {how}).")
     for lat in report.get("latency", []):
         per_batch = ", ".join(f"{v:.3f} ms/image at batch {k.split('_')[1]}"
                               for k, v in lat.items() if k.startswith("batch_"))

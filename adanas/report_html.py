@@ -86,10 +86,16 @@ def render_report(report: dict[str, Any]) -> str:
     cal = report.get("calibration")
     if cal:
         parts.append("<h2>Calibration</h2>")
-        parts.append(f'<p class="note">Temperature scaling: logits divided by T = '
-                     f"{cal['temperature']:.4g}, fitted on the {_e(cal['fitted_on'])} split "
-                     f"(minimum NLL); scored on the {_e(cal['scored_on'])} split. Predictions "
-                     f"do not change, only their confidence.</p>")
+        if cal.get("unfitted"):
+            parts.append(f'<p class="note">Temperature scaling: logits divided by T = '
+                         f"{cal['temperature']:.4g}, not fitted: {_e(cal['unfitted'])}. Scored on "
+                         f"the {_e(cal['scored_on'])} split. Predictions do not change, only their "
+                         f"confidence.</p>")
+        else:
+            parts.append(f'<p class="note">Temperature scaling: logits divided by T = '
+                         f"{cal['temperature']:.4g}, fitted on the {_e(cal['fitted_on'])} split "
+                         f"(minimum NLL); scored on the {_e(cal['scored_on'])} split. Predictions "
+                         f"do not change, only their confidence.</p>")
         parts.append(_table(["", "expected calibration error", "NLL"],
                             [["raw logits", _pct(cal["ece_before"]), f"{cal['nll_before']:.4f}"],
                              [f"T = {cal['temperature']:.4g}", _pct(cal["ece_after"]),

@@ -163,7 +163,7 @@ def distill_step(cfg: StudentConfig, training: TrainingConfig, seed: int,
     predicted["test"] = agreeing(predicted["test"])
     artifacts.write_candidate_logits(out_dir, predicted)
     cached = artifacts.read_candidate_logits(out_dir)
-    temperature = calibration.fit_temperature_shards(
+    temperature, unfitted = calibration.serving_temperature(
         lambda: zip(cached["validation"], artifacts.dataset_labels(dataset_dir, "validation", meta)))
     inference.save(artifacts.student_model(out_dir))
     saved = serving.export_saved_model(inference, artifacts.saved_model_dir(out_dir),
@@ -182,6 +182,7 @@ def distill_step(cfg: StudentConfig, training: TrainingConfig, seed: int,
         "validation_error": scores["validation"].error,
         "agreement_with_ensemble": agree / n_test,
         "temperature": temperature,
+        "temperature_unfitted": unfitted,
         "latency_ms_per_image": serving.cpu_latency(saved, sample, BATCH_SIZES),
         "saved_model_bytes": serving.saved_model_bytes(saved),
         **fit,

@@ -53,6 +53,24 @@ def test_fit_temperature_limits_and_bad_input():
         calibration.fit_temperature(np.zeros((4, 3)), [0, 1])
 
 
+def test_where_validation_is_classified_perfectly_the_mean_confidence_is_set_by_the_rule_of_succession():
+    # Every example right: the NLL fit runs toward its bound (a probability of 1.0 for everything).
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 50)
+    z = rng.normal(size=(50, 4)) + 6.0 * np.eye(4)[y]
+    sharp = calibration.fit_temperature(z, y)
+    assert sharp < 0.2 and np.exp(metrics.log_softmax(z / sharp)).max(axis=-1).min() > 0.9999
+    t, how = calibration.serving_temperature(lambda: [(z[:20], y[:20]), (z[20:], y[20:])])
+    probs = np.exp(metrics.log_softmax(z / t))
+    assert probs.max(axis=-1).mean() == pytest.approx(51 / 52, abs=1e-4)
+    assert "classified perfectly (50 of 50)" in how and "98.08%" in how
+    # One error among them: the NLL has a minimum, and that is what is served.
+    y_wrong = y.copy()
+    y_wrong[0] = (y[0] + 1) % 4
+    t, how = calibration.serving_temperature(lambda: [(z, y_wrong)])
+    assert how == "" and t == calibration.fit_temperature(z, y_wrong)
+
+
 # --- a tiny search with a student ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")

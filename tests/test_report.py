@@ -118,6 +118,19 @@ def test_markdown_details_and_quality_lines():
     assert "0.300 ms/image at batch 1, 0.020 ms/image at batch 64" in quality
 
 
+def test_the_report_says_how_the_temperature_was_set_where_none_fits():
+    report = fake_report()
+    logits, labels = np.eye(3) * 4.0, np.arange(3)
+    t, how = calibration.serving_temperature(lambda: [(logits, labels)])
+    report["calibration"] = diagnostics.Calibration(t, unfitted=how).add(logits, labels).result()
+    quality = format_quality(report)
+    assert f"(T = {t:.3g}, the validation split is classified perfectly (3 of 3)" in quality
+    assert "fitted on validation" not in quality
+    page = report_html.render_report(report)
+    assert "not fitted: the validation split is classified perfectly (3 of 3)" in page
+    assert "(minimum NLL)" not in page
+
+
 def test_html_report_is_one_self_contained_page_with_every_plot():
     page = report_html.render_report(fake_report())
     images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"', page)

@@ -51,7 +51,7 @@ def _whole_calibrate(logits, labels, t):
     scaled = np.asarray(logits, np.float64) / t
     before = _whole_reliability(diagnostics.softmax(logits), labels)
     after = _whole_reliability(diagnostics.softmax(scaled), labels)
-    return {"temperature": float(t), "fitted_on": "validation", "scored_on": "test",
+    return {"temperature": float(t), "unfitted": "", "fitted_on": "validation", "scored_on": "test",
             "ece_before": before["ece"], "ece_after": after["ece"],
             "nll_before": metrics.cross_entropy(logits, labels),
             "nll_after": metrics.cross_entropy(scaled, labels),
