@@ -128,6 +128,19 @@ def _finish(rng: np.random.Generator, image: np.ndarray, noise: tuple[float, flo
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
+def _generate(name: str, seed: int, classes: tuple[str, ...],
+              one: Callable[[np.random.Generator, int], np.ndarray]) -> Arrays:
+    """Each split: its own seeded stream, balanced labels in a random order, then one image per
+    label drawn by `one(rng, label)` from that stream."""
+    xs, ys = {}, {}
+    for split in SPLITS:
+        rng = _rng(name, seed, split)
+        labels = rng.permutation(np.repeat(np.arange(len(classes)), PER_CLASS[split]))
+        xs[split] = np.stack([one(rng, int(label)) for label in labels])
+        ys[split] = labels.astype(np.int64)
+    return xs, ys
+
+
 def digits32(seed: int) -> Arrays:
     source = data.digits_source(DatasetConfig(name="digits"))
     xs, ys = {}, {}
@@ -184,23 +197,19 @@ def _texture_field(rng: np.random.Generator, kind: str, period: float) -> np.nda
 
 
 def textures(seed: int) -> Arrays:
-    xs, ys = {}, {}
     scales = list(TEXTURE_SCALES.values())
-    for split in SPLITS:
-        rng = _rng("textures", seed, split)
-        labels = rng.permutation(np.repeat(np.arange(len(TEXTURE_CLASSES)), PER_CLASS[split]))
-        images = []
-        for label in labels:
-            kind = TEXTURE_KINDS[label // len(scales)]
-            period = rng.uniform(*scales[label % len(scales)])
-            v = np.tanh(rng.uniform(1.0, 4.0) * _texture_field(rng, kind, period))
-            v = v / (np.abs(v).max() + 1e-6)
-            a, b = _two_colours(rng, 90.0)
-            contrast = rng.uniform(0.5, 1.0)
-            image = (a + b) / 2 + (v[..., None] * contrast) * (a - b) / 2
-            images.append(_finish(rng, image, (2.0, 12.0)))
-        xs[split], ys[split] = np.stack(images), labels.astype(np.int64)
-    return xs, ys
+
+    def one(rng: np.random.Generator, label: int) -> np.ndarray:
+        kind = TEXTURE_KINDS[label // len(scales)]
+        period = rng.uniform(*scales[label % len(scales)])
+        v = np.tanh(rng.uniform(1.0, 4.0) * _texture_field(rng, kind, period))
+        v = v / (np.abs(v).max() + 1e-6)
+        a, b = _two_colours(rng, 90.0)
+        contrast = rng.uniform(0.5, 1.0)
+        image = (a + b) / 2 + (v[..., None] * contrast) * (a - b) / 2
+        return _finish(rng, image, (2.0, 12.0))
+
+    return _generate("textures", seed, TEXTURE_CLASSES, one)
 
 
 # --- shapes ----------------------------------------------------------------------------------------
@@ -256,45 +265,41 @@ def _background(rng: np.random.Generator, spread: float):
 
 
 def shapes(seed: int) -> Arrays:
-    xs, ys = {}, {}
     n = SIZE * SUPER
-    for split in SPLITS:
-        rng = _rng("shapes", seed, split)
-        labels = rng.permutation(np.repeat(np.arange(len(SHAPE_CLASSES)), PER_CLASS[split]))
-        images = []
-        for label in labels:
-            kind, fill = SHAPE_KINDS[label // 2], SHAPE_FILLS[label % 2]
-            back, mean, draw = _background(rng, 40.0)
-            for _ in range(rng.integers(3, 7)):
-                _stroke(draw, rng, _colour(rng, mean, 0.0))
-            for _ in range(rng.integers(1, 4)):
-                bx, by = rng.uniform(0, n, 2)
-                br = rng.uniform(1.5, 3.0) * SUPER
-                draw.ellipse([bx - br, by - br * rng.uniform(0.5, 1), bx + br, by + br], fill=_colour(rng, mean, 0.0))
-            r = rng.uniform(8.0, 13.0)
-            cx, cy = rng.uniform(0.8 * r, SIZE - 0.8 * r, 2)
-            colour = _colour(rng, mean, 150.0)
-            angle = rng.uniform(0, 2 * math.pi)
-            width = int(2.5 * SUPER)
-            if kind == "circle":
-                box = [(cx - r) * SUPER, (cy - r) * SUPER, (cx + r) * SUPER, (cy + r) * SUPER]
-                if fill == "filled":
-                    draw.ellipse(box, fill=colour)
-                else:
-                    draw.ellipse(box, outline=colour, width=width)
+
+    def one(rng: np.random.Generator, label: int) -> np.ndarray:
+        kind, fill = SHAPE_KINDS[label // 2], SHAPE_FILLS[label % 2]
+        back, mean, draw = _background(rng, 40.0)
+        for _ in range(rng.integers(3, 7)):
+            _stroke(draw, rng, _colour(rng, mean, 0.0))
+        for _ in range(rng.integers(1, 4)):
+            bx, by = rng.uniform(0, n, 2)
+            br = rng.uniform(1.5, 3.0) * SUPER
+            draw.ellipse([bx - br, by - br * rng.uniform(0.5, 1), bx + br, by + br], fill=_colour(rng, mean, 0.0))
+        r = rng.uniform(8.0, 13.0)
+        cx, cy = rng.uniform(0.8 * r, SIZE - 0.8 * r, 2)
+        colour = _colour(rng, mean, 150.0)
+        angle = rng.uniform(0, 2 * math.pi)
+        width = int(2.5 * SUPER)
+        if kind == "circle":
+            box = [(cx - r) * SUPER, (cy - r) * SUPER, (cx + r) * SUPER, (cy + r) * SUPER]
+            if fill == "filled":
+                draw.ellipse(box, fill=colour)
             else:
-                pts = [(x * SUPER, y * SUPER) for x, y in _polygon(kind, cx, cy, r, angle)]
-                if fill == "filled":
-                    draw.polygon(pts, fill=colour)
-                else:
-                    draw.line(pts + pts[:1], fill=colour, width=width, joint="curve")
-            for _ in range(rng.integers(0, 2)):
-                _stroke(draw, rng, _colour(rng, mean, 0.0), width=1)
-            small = np.asarray(back.resize((SIZE, SIZE), Image.BOX), np.float64)
-            images.append(np.clip(np.round(small + rng.normal(0, rng.uniform(2.0, 8.0), small.shape)), 0, 255)
-                          .astype(np.uint8))
-        xs[split], ys[split] = np.stack(images), labels.astype(np.int64)
-    return xs, ys
+                draw.ellipse(box, outline=colour, width=width)
+        else:
+            pts = [(x * SUPER, y * SUPER) for x, y in _polygon(kind, cx, cy, r, angle)]
+            if fill == "filled":
+                draw.polygon(pts, fill=colour)
+            else:
+                draw.line(pts + pts[:1], fill=colour, width=width, joint="curve")
+        for _ in range(rng.integers(0, 2)):
+            _stroke(draw, rng, _colour(rng, mean, 0.0), width=1)
+        small = np.asarray(back.resize((SIZE, SIZE), Image.BOX), np.float64)
+        return (np.clip(np.round(small + rng.normal(0, rng.uniform(2.0, 8.0), small.shape)), 0, 255)
+                .astype(np.uint8))
+
+    return _generate("shapes", seed, SHAPE_CLASSES, one)
 
 
 # --- counts (held out) -----------------------------------------------------------------------------
@@ -324,23 +329,18 @@ def _dot_centres(rng: np.random.Generator, count: int, radii: np.ndarray) -> lis
 
 
 def counts(seed: int) -> Arrays:
-    xs, ys = {}, {}
-    for split in SPLITS:
-        rng = _rng("counts", seed, split)
-        labels = rng.permutation(np.repeat(np.arange(len(COUNT_CLASSES)), PER_CLASS[split]))
-        images = []
-        for label in labels:
-            back, mean, draw = _background(rng, 35.0)
-            for _ in range(rng.integers(3, 7)):
-                _stroke(draw, rng, _colour(rng, mean, 60.0), width=1)
-            radii = rng.uniform(*DOT_RADIUS, label + 1)
-            for (cx, cy), r in zip(_dot_centres(rng, label + 1, radii), radii):
-                draw.ellipse([(cx - r) * SUPER, (cy - r) * SUPER, (cx + r) * SUPER, (cy + r) * SUPER],
-                             fill=_colour(rng, mean, 140.0))
-            small = np.asarray(back.resize((SIZE, SIZE), Image.BOX), np.float64)
-            images.append(_finish(rng, small, (2.0, 8.0)))
-        xs[split], ys[split] = np.stack(images), labels.astype(np.int64)
-    return xs, ys
+    def one(rng: np.random.Generator, label: int) -> np.ndarray:
+        back, mean, draw = _background(rng, 35.0)
+        for _ in range(rng.integers(3, 7)):
+            _stroke(draw, rng, _colour(rng, mean, 60.0), width=1)
+        radii = rng.uniform(*DOT_RADIUS, label + 1)
+        for (cx, cy), r in zip(_dot_centres(rng, label + 1, radii), radii):
+            draw.ellipse([(cx - r) * SUPER, (cy - r) * SUPER, (cx + r) * SUPER, (cy + r) * SUPER],
+                         fill=_colour(rng, mean, 140.0))
+        small = np.asarray(back.resize((SIZE, SIZE), Image.BOX), np.float64)
+        return _finish(rng, small, (2.0, 8.0))
+
+    return _generate("counts", seed, COUNT_CLASSES, one)
 
 
 # --- angles (held out) -----------------------------------------------------------------------------
@@ -350,27 +350,22 @@ ANGLE_JITTER = 4.0   # degrees either side of the class's angle: 10 degrees betw
 
 
 def angles(seed: int) -> Arrays:
-    xs, ys = {}, {}
-    for split in SPLITS:
-        rng = _rng("angles", seed, split)
-        labels = rng.permutation(np.repeat(np.arange(len(ANGLE_CLASSES)), PER_CLASS[split]))
-        images = []
-        for label in labels:
-            back, mean, draw = _background(rng, 40.0)
-            for _ in range(rng.integers(2, 6)):   # round distractors: no orientation of their own
-                bx, by = rng.uniform(0, SIZE, 2) * SUPER
-                br = rng.uniform(1.5, 3.5) * SUPER
-                draw.ellipse([bx - br, by - br, bx + br, by + br], fill=_colour(rng, mean, 60.0))
-            t = math.radians(label * 18.0 + rng.uniform(-ANGLE_JITTER, ANGLE_JITTER))
-            half = rng.uniform(7.0, 12.0)
-            cx, cy = rng.uniform(SIZE / 2 - 7, SIZE / 2 + 7, 2)
-            dx, dy = math.cos(t) * half, -math.sin(t) * half   # angles counted anticlockwise
-            draw.line([((cx - dx) * SUPER, (cy - dy) * SUPER), ((cx + dx) * SUPER, (cy + dy) * SUPER)],
-                      fill=_colour(rng, mean, 120.0), width=int(rng.uniform(1.5, 3.0) * SUPER))
-            small = np.asarray(back.resize((SIZE, SIZE), Image.BOX), np.float64)
-            images.append(_finish(rng, small, (2.0, 8.0)))
-        xs[split], ys[split] = np.stack(images), labels.astype(np.int64)
-    return xs, ys
+    def one(rng: np.random.Generator, label: int) -> np.ndarray:
+        back, mean, draw = _background(rng, 40.0)
+        for _ in range(rng.integers(2, 6)):   # round distractors: no orientation of their own
+            bx, by = rng.uniform(0, SIZE, 2) * SUPER
+            br = rng.uniform(1.5, 3.5) * SUPER
+            draw.ellipse([bx - br, by - br, bx + br, by + br], fill=_colour(rng, mean, 60.0))
+        t = math.radians(label * 18.0 + rng.uniform(-ANGLE_JITTER, ANGLE_JITTER))
+        half = rng.uniform(7.0, 12.0)
+        cx, cy = rng.uniform(SIZE / 2 - 7, SIZE / 2 + 7, 2)
+        dx, dy = math.cos(t) * half, -math.sin(t) * half   # angles counted anticlockwise
+        draw.line([((cx - dx) * SUPER, (cy - dy) * SUPER), ((cx + dx) * SUPER, (cy + dy) * SUPER)],
+                  fill=_colour(rng, mean, 120.0), width=int(rng.uniform(1.5, 3.0) * SUPER))
+        small = np.asarray(back.resize((SIZE, SIZE), Image.BOX), np.float64)
+        return _finish(rng, small, (2.0, 8.0))
+
+    return _generate("angles", seed, ANGLE_CLASSES, one)
 
 
 # --- the registry ----------------------------------------------------------------------------------
