@@ -235,11 +235,9 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
               "returned": {"label": returned.label, "members": [u.info for u in returned.members],
                            "mixture": _mixture_record(returned.mixture)},
               "best_single": best_so_far.info,
-              "to_finish": to_finish.info,
-              # Whether any tower explored so far has learned (has_learned), for readers of the
-              # record; the search decides from the same flag in the history's last `to_finish`
-              # (adanas.budget.nothing_learned).
-              "learned": learned}
+              # Whether any tower explored so far has learned is the history's last
+              # `to_finish.learned` (adanas.budget.nothing_learned reads it there).
+              "to_finish": to_finish.info}
     # What a search continued from this ensemble checks first (adanas.continuation).
     record["dataset"] = artifacts.dataset_identity(meta)
     record["search"] = dataclasses.asdict(search) if dataclasses.is_dataclass(search) else {}

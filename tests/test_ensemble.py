@@ -472,7 +472,8 @@ def test_while_no_tower_has_learned_a_budgeted_search_finishes_the_tower_grown_f
         search = config.from_dict(tiny_config_dict(boosting_iterations=3, budget=given)).search
         entry = ensemble.select_step(search, 0, ds, [shallow, deep], None, tmp_path / "e0")
         record = artifacts.ensemble_record(tmp_path / "e0")
-        assert record["members"][-1]["spec"]["name"] == "i0_c0" and record["learned"] is learned
+        assert record["members"][-1]["spec"]["name"] == "i0_c0"
+        assert record["history"][-1]["to_finish"]["learned"] is learned
         assert entry["to_finish"] == {"name": "i0_c0" if learned else "i0_c1", "arch": "cnn(1@4)",
                                       "learned": learned}
         specs, reason = generators.plan(search, 0, 1, tmp_path / "e0", ds)
