@@ -74,7 +74,7 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
                                      np.zeros(z.shape[-1]) if bias is None else bias), y
 
     # The servable export's probabilities are calibrated by a temperature fitted on the
-    # validation split's ensemble logits, or left unscaled where none fits
+    # validation split's ensemble logits, or set from its mean confidence where none fits
     # (adanas.calibration.serving_temperature); fitted first, so that the test split is scored
     # in one pass, with and without it.
     temperature, unfitted = calibration.serving_temperature(lambda: combined("validation"))

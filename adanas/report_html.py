@@ -86,16 +86,11 @@ def render_report(report: dict[str, Any]) -> str:
     cal = report.get("calibration")
     if cal:
         parts.append("<h2>Calibration</h2>")
-        if cal.get("unfitted"):
-            parts.append(f'<p class="note">Temperature scaling: logits divided by T = '
-                         f"{cal['temperature']:.4g}, not fitted: {_e(cal['unfitted'])}. Scored on "
-                         f"the {_e(cal['scored_on'])} split. Predictions do not change, only their "
-                         f"confidence.</p>")
-        else:
-            parts.append(f'<p class="note">Temperature scaling: logits divided by T = '
-                         f"{cal['temperature']:.4g}, fitted on the {_e(cal['fitted_on'])} split "
-                         f"(minimum NLL); scored on the {_e(cal['scored_on'])} split. Predictions "
-                         f"do not change, only their confidence.</p>")
+        how = (f"not fitted: {_e(cal['unfitted'])}" if cal.get("unfitted") else
+               f"fitted on the {_e(cal['fitted_on'])} split (minimum NLL)")
+        parts.append(f'<p class="note">Temperature scaling: logits divided by T = '
+                     f"{cal['temperature']:.4g}, {how}; scored on the {_e(cal['scored_on'])} "
+                     f"split. Predictions do not change, only their confidence.</p>")
         parts.append(_table(["", "expected calibration error", "NLL"],
                             [["raw logits", _pct(cal["ece_before"]), f"{cal['nll_before']:.4f}"],
                              [f"T = {cal['temperature']:.4g}", _pct(cal["ece_after"]),
