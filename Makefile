@@ -104,7 +104,7 @@ bench: $(BENCH_STAMP)  ## run every benchmark (about 10 hours on 2 cores, 3.5 of
 	$(PY) benchmarks/student.py --write BENCHMARKS.md
 	$(PY) benchmarks/memory.py --write BENCHMARKS.md
 
-bench-quick: $(BENCH_STAMP)  ## a few-minute smoke run of every benchmark (prints tables, writes nothing)
+bench-quick: $(BENCH_STAMP)  ## a smoke run of every benchmark, about 13 minutes on 2 cores (prints tables, writes nothing)
 	$(PY) benchmarks/quality.py --quick
 	$(PY) benchmarks/split_budget.py --quick
 	$(PY) benchmarks/width.py --quick

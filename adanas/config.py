@@ -447,15 +447,19 @@ class SearchConfig:
         "time on CPU and as accelerator time (task time x accelerators) on GPU/TPU. The "
         "iterations before the last share budget_exploration of it evenly over their "
         "candidates, planned at the start (overruns come out of the last's share); the last "
-        "trains the best tower so far on, from its weights, with all that is left "
-        "(adanas.budget). Each candidate trains until its share is spent, its learning "
-        "rate following the share's elapsed time (adanas.timed), instead of "
-        "training.train_epochs / max_iteration_steps. boosting_iterations "
-        "stays the most it runs. null = off")
+        "trains the best tower so far on, from its weights, with all that is left; after an "
+        "exploring iteration where no tower learned, the search finishes at once on the tower "
+        "grown from the deepest, from scratch; where max_ensemble_params admits no grown "
+        "tower, the rest trains the best on (adanas.budget). With boosting_iterations 1 the "
+        "candidates share the whole budget. Each candidate trains until its share is spent, "
+        "its learning rate following the share's elapsed time (adanas.timed), instead of "
+        "training.train_epochs / max_iteration_steps (still validated, unused). "
+        "boosting_iterations stays the most it runs and sizes the exploring shares. At least "
+        f"{MIN_BUDGET_SECONDS:g} s. null = off")
     budget_exploration: Float = Field(
         0.2, description="with a budget and boosting_iterations > 1: the planned fraction of the "
-        "budget for the iterations that grow the ensemble; the rest goes to training the best "
-        "tower on, in the last iteration. Shares raised to their floor and overruns may take "
+        "budget for the iterations that grow the ensemble; the rest goes to the tower that "
+        "finishes the search, in the last iteration (see budget). Shares raised to their floor and overruns may take "
         "exploring up to (1 + this) / 2 of the budget (adanas.budget). In (0, 1)")
     early_stopping_margin: Float | None = Field(None, description="stop the search after an "
                                                 "iteration that lowered the objective by less "
