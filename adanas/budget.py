@@ -1,7 +1,8 @@
 """The search budget (`search.budget`): how it is counted, and each candidate's share of it.
 
 Counted per training task, from what its candidate recorded: accelerator time (task seconds x
-accelerators) on GPU/TPU, wall-clock task seconds on CPU. The data, select and evaluate tasks
+accelerators) on GPU/TPU, wall-clock task seconds on CPU; a candidate that failed counts what it
+spent until it failed. The data, select and evaluate tasks
 are not counted (seconds, beside training's minutes to hours); the report shows them apart.
 
 Shares. The iterations before the last grow the ensemble on `search.budget_exploration` of the
@@ -42,10 +43,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adanas.config import duration_seconds
-
-# The least a candidate is given: below it a task is mostly start-up and logits.
-MIN_SHARE_SECONDS = 5.0
+from adanas.config import MIN_SHARE_SECONDS, duration_seconds
 
 
 def spent_seconds(metrics: dict[str, Any]) -> float:
@@ -61,7 +59,9 @@ def wall_seconds(share_seconds: float, accelerators: int) -> float:
 
 
 def used_seconds(history: list[dict[str, Any]]) -> float:
-    return sum(spent_seconds(c) for h in history for c in h["candidates"])
+    """What the search's training tasks have spent: the trained candidates', and the failed
+    ones' up to their failure (recorded since 2026-12-01; older records count them as 0)."""
+    return sum(spent_seconds(c) for h in history for c in h["candidates"] + h.get("failed", []))
 
 
 def overhead_seconds(history: list[dict[str, Any]]) -> float:
@@ -134,7 +134,9 @@ def finished(search, history: list[dict[str, Any]]) -> str:
     moves = {c.get("move") for c in history[-1]["candidates"]}
     if not moves & set(FINISHING):
         return ""
-    how = ("the best tower was trained on with the rest" if FINISH in moves else
+    how = (("no explored tower had learned; the deepest was trained on with the rest"
+            if nothing_learned(history[:-1]) else "the best tower was trained on with the rest")
+           if FINISH in moves else
            "search.max_ensemble_params admitted no grown tower; the best one was trained on with "
            "the rest" if FINISH_CAPPED in moves else
            "no explored tower had learned; the one grown from the deepest was trained with the rest")

@@ -83,9 +83,13 @@ def serving_temperature(shards: Shards) -> tuple[float, str]:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if confidence(mid) > target else (lo, mid)
     t = float(np.exp((lo + hi) / 2))
-    return t, (f"the validation split is classified perfectly ({n} of {n}), where the NLL has no "
-               f"minimum (it keeps falling as T -> 0); T is set so that the mean confidence on it "
-               f"is {target:.2%}, the accuracy (n + 1) / (n + 2) that n right of n supports")
+    why = (f"the validation split is classified perfectly ({n} of {n}), where the NLL has no "
+           f"minimum (it keeps falling as T -> 0); T is set so that the mean confidence on it is "
+           f"{target:.2%}, the accuracy (n + 1) / (n + 2) that n right of n supports")
+    reached = confidence(np.log(t))
+    if reached > target + 1e-3:   # logits so far apart that even T at its bound leaves them sure
+        why += f"; at T's bound, {MAX_TEMPERATURE:g}, it is still {reached:.2%}"
+    return t, why
 
 
 def _checked(logits, labels, allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray]:

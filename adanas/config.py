@@ -123,6 +123,9 @@ def parse_dataclass(cls: type[T], data: Any, path: str) -> T:
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 # The least budget that can train anything: a task's start, one step, its logits and its save.
 MIN_BUDGET_SECONDS = 10.0
+# The least share of it a candidate is given (adanas.budget): below it a task is mostly start-up
+# and logits.
+MIN_SHARE_SECONDS = 5.0
 
 
 def duration_seconds(value: float | int | str) -> float:
@@ -455,7 +458,7 @@ class SearchConfig:
         "its learning rate following the share's elapsed time (adanas.timed), instead of "
         "training.train_epochs / max_iteration_steps (still validated, unused). "
         "boosting_iterations stays the most it runs and sizes the exploring shares. At least "
-        f"{MIN_BUDGET_SECONDS:g} s. null = off")
+        f"{MIN_BUDGET_SECONDS:g} s, and {MIN_SHARE_SECONDS:g} s per candidate of an iteration. null = off")
     budget_exploration: Float = Field(
         0.2, description="with a budget and boosting_iterations > 1: the planned fraction of the "
         "budget for the iterations that grow the ensemble; the rest goes to the tower that "
@@ -463,7 +466,8 @@ class SearchConfig:
         "exploring up to (1 + this) / 2 of the budget (adanas.budget). In (0, 1)")
     early_stopping_margin: Float | None = Field(None, description="stop the search after an "
                                                 "iteration that lowered the objective by less "
-                                                "than this; null = never")
+                                                "than this (with a budget: stop exploring, and "
+                                                "finish the best tower with the rest); null = never")
     max_ensemble_params: Int | None = Field(None, description="candidates whose ensemble would "
                                             "exceed this many (trainable) parameters are not "
                                             "proposed (the paper's '<= 33M'); null = no budget")
@@ -515,6 +519,11 @@ class SearchConfig:
             _check(seconds >= MIN_BUDGET_SECONDS, p + "budget",
                    f"must be at least {MIN_BUDGET_SECONDS:g} s (a candidate must have time to "
                    f"train), got {seconds:g} s")
+            count = self.candidates_per_iteration
+            _check(seconds >= MIN_SHARE_SECONDS * count, p + "budget",
+                   f"{seconds:g} s gives each of the first {count} candidates "
+                   f"{seconds / count:.1f} s, under the {MIN_SHARE_SECONDS:g} s a candidate needs: "
+                   f"at least {MIN_SHARE_SECONDS * count:g} s, or fewer candidates_per_iteration")
         _check(0.0 < self.budget_exploration < 1.0, p + "budget_exploration",
                f"must be in (0, 1), got {self.budget_exploration}")
         _check(len(self.ensemble_strategies) >= 1 and

@@ -63,6 +63,9 @@ def best_subnetwork(units: list[Unit], y_val: Any) -> Unit:
     shapes finished one in 2 of 5 seeds in one run of 2026-11-29, in none of 5 in the next,
     whose candidates trained more steps).
     """
+    # A subnetwork whose validation loss is not finite is never preferred to one whose loss is
+    # (the train step fails such a candidate; older artifacts may still carry one).
+    units = [u for u in units if math.isfinite(u.info["metrics"]["validation_loss"])] or units[:1]
     lowest = min(units, key=lambda u: u.info["metrics"]["validation_loss"])
     if len(units) == 1:
         return lowest

@@ -133,7 +133,9 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     form. With a budget each spec carries its share, `budget_seconds`, and the last iteration
     (or an earlier one, once exploring would eat into the finishing share or has explored no
     tower that learned: adanas.budget) is one candidate that finishes the search (`_finishing`);
-    so is one where no grown candidate fits `max_ensemble_params` but time is left. The other
+    so is one where no grown candidate fits `max_ensemble_params` but time is left, and, with a
+    budget, one after which early stopping ends the exploring: the budget is for training, so
+    the rest of it still finishes the best tower rather than being left unspent. The other
     iterations' candidates grow the last member chosen.
     """
     record = artifacts.ensemble_record(previous_dir)
@@ -141,11 +143,19 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     if iteration >= search.boosting_iterations:
         return [], budget.finished(search, history) or f"done: {search.boosting_iterations} iterations"
     margin = search.early_stopping_margin
+    if budget.finished(search, history):
+        # A finishing iteration ends a budgeted search, whatever it did to the objective.
+        return [], budget.finished(search, history)
     if history and margin is not None and history[-1]["improvement"] is not None \
             and history[-1]["improvement"] < margin:
-        return [], (f"early stop: iteration {history[-1]['iteration']} lowered the objective "
-                    f"by {history[-1]['improvement']:.4g} < {margin}")
-    seconds, reason, finishing = budget.share(search, iteration, history)
+        early = (f"early stop: iteration {history[-1]['iteration']} lowered the objective "
+                 f"by {history[-1]['improvement']:.4g} < {margin}")
+        seconds = budget.rest(search, history)[0] if search.budget_seconds() is not None else None
+        if seconds is None:
+            return [], early
+        reason, finishing = "", True
+    else:
+        seconds, reason, finishing = budget.share(search, iteration, history)
     if reason:
         return [], reason
     if finishing:

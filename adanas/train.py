@@ -425,6 +425,11 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     artifacts.write_candidate_logits(out_dir, {
         split: inputs.predict_and_score(inference, dataset_dir, split, meta, scores[split])
         for split in logit_splits})
+    # Selection ranks and combines candidates by their validation logits: one with a NaN or inf
+    # among them (a finite training loss does not rule that out) is a failed candidate.
+    if not math.isfinite(scores["validation"].loss):
+        raise FloatingPointError(f"[{candidate['name']}] validation logits are not finite "
+                                 f"(loss {scores['validation'].loss})")
     # The model is saved before the task's time is taken: the budget counts the save too.
     inference.save(artifacts.candidate_model(out_dir))
     task_seconds = time.perf_counter() - task_start
@@ -489,10 +494,18 @@ def train_step(candidate: dict[str, Any], cfg: TrainingConfig,
     check_accelerator(expected_accelerator)
     if tensorboard_dir is not None:
         Path(tensorboard_dir).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     try:
         return train_candidate(candidate, cfg, dataset_dir, out_dir, previous_ensemble, tensorboard_dir)
     except Exception as e:  # noqa: BLE001 - any failure of one candidate is recorded, not raised
         log.error("[%s] candidate failed: %s\n%s", candidate.get("name"), e, traceback.format_exc())
-        failure = {"type": type(e).__name__, "message": str(e)[:2000]}
+        # What it spent counts against search.budget as a trained candidate's time does.
+        seconds = time.perf_counter() - start
+        try:
+            held = accelerators()[1]
+        except Exception:  # noqa: BLE001 - TensorFlow itself may be what failed
+            held = 0
+        failure = {"type": type(e).__name__, "message": str(e)[:2000], "task_seconds": seconds,
+                   "accelerator_seconds": seconds * held}
         artifacts.write_candidate(out_dir, candidate, failed=failure)
         return {"failed": 1}

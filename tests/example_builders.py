@@ -28,7 +28,16 @@ def fragile(spec, input_shape, num_classes):
     if spec.get("fault") == "nan":
         logits = keras.layers.Lambda(lambda z: z * 1e38)(model.output)   # overflows to inf/NaN
         return keras.Model(model.inputs, logits)
+    if spec.get("fault") == "nan_at_inference":
+        return keras.Model(model.inputs, NanAtInference()(model.output))
     return model
+
+
+class NanAtInference(keras.layers.Layer):
+    """Trains as the identity, predicts NaN: a finite training loss with broken logits."""
+
+    def call(self, x, training=None):
+        return x if training else x + float("nan")
 
 
 def one_good_one_nan_one_broken(iteration, count, base, last):

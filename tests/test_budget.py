@@ -28,6 +28,19 @@ def test_bad_budgets_fail_validation(value, message):
         config.from_dict(tiny_config_dict(budget=value))
 
 
+def test_a_budget_too_small_for_an_iterations_candidates_fails_validation():
+    # 12 s over 3 candidates is 4 s each, under the 5 s a candidate needs: once accepted, and a
+    # one-iteration search then failed after its data step.
+    for iterations in (1, 3):
+        with pytest.raises(ConfigError, match=re.escape(
+                "search.budget: 12 s gives each of the first 3 candidates 4.0 s, under the 5 s a "
+                "candidate needs: at least 15 s, or fewer candidates_per_iteration")):
+            config.from_dict(tiny_config_dict(budget="12s", candidates_per_iteration=3,
+                                              boosting_iterations=iterations))
+    s = config.from_dict(tiny_config_dict(budget="15s", candidates_per_iteration=3, boosting_iterations=1)).search
+    assert budget.share(s, 0, []) == (5.0, "", False)
+
+
 def _candidate(task, train, accel=0.0, move="base"):
     return {"task_seconds": task, "train_seconds": train, "accelerator_seconds": accel, "move": move}
 
@@ -128,9 +141,55 @@ def test_after_finishing_on_its_last_iteration_the_search_says_the_budget_ended_
     artifacts.write_ensemble(tmp_path / "ens", {"members": members, "history": history}, {}, {})
     assert generators.plan(s, 0, 2, tmp_path / "ens", digits_dir) == (
         [], "budget: 59 s of 60 s used; the best tower was trained on with the rest")
+    # Where no tower had learned and the grown one did not fit, the deepest was trained on: said so.
+    history[0]["to_finish"] = {"name": "i0_c1", "arch": "cnn(2@4)", "learned": False}
+    assert budget.finished(s, history) == (
+        "budget: 59 s of 60 s used; no explored tower had learned; the deepest was trained on with the rest")
     # Without a budget, the iteration count is the reason, as before.
     plain = config.from_dict(tiny_config_dict(boosting_iterations=2)).search
     assert generators.plan(plain, 0, 2, tmp_path / "ens", digits_dir) == ([], "done: 2 iterations")
+
+
+def test_early_stopping_ends_the_exploring_and_the_rest_of_the_budget_finishes(tmp_path, digits_dir):
+    tower = {"name": "i1_c1", "family": "cnn", "arch": {"num_layers": 2, "filters": 4},
+             "arch_str": "cnn(2@4)", "move": "deeper", "iteration": 1, "seed": 10101}
+    unit = {"spec": tower, "metrics": {"params": 100, "validation_loss": 0.5}}
+    explored = [_candidate(6, 5), _candidate(6, 5)]
+    history = [{"iteration": 0, "improvement": None, "candidates": explored},
+               {"iteration": 1, "improvement": 0.001, "candidates": explored,
+                "to_finish": {"name": "i1_c1", "arch": "cnn(2@4)", "learned": True}}]
+    artifacts.write_ensemble(tmp_path / "ens", {"members": [unit], "history": history,
+                                                "best_single": unit, "to_finish": unit}, {}, {})
+    s = config.from_dict(tiny_config_dict(budget="600s", boosting_iterations=4,
+                                          early_stopping_margin=0.01)).search
+    # Iteration 1 lowered the objective by less than the margin: no more exploring, but the 576 s
+    # left train the best tower on (before 2026-12-01 the search stopped with them unspent).
+    specs, reason = generators.plan(s, 0, 2, tmp_path / "ens", digits_dir)
+    assert reason == "" and len(specs) == 1
+    assert specs[0]["move"] == budget.FINISH and specs[0]["warm_from"] == "i1_c1"
+    assert specs[0]["budget_seconds"] == 576.0
+    # Without a budget, early stopping stops the search, as before.
+    plain = config.from_dict(tiny_config_dict(boosting_iterations=4, early_stopping_margin=0.01)).search
+    assert generators.plan(plain, 0, 2, tmp_path / "ens", digits_dir)[1].startswith("early stop")
+    # The finishing iteration ends the search with the budget's reason, even where it raised the
+    # objective (once reported as an early stop).
+    history.append({"iteration": 2, "improvement": -0.2,
+                    "candidates": [_candidate(570, 560, move=budget.FINISH)]})
+    artifacts.write_ensemble(tmp_path / "ens2", {"members": [unit], "history": history,
+                                                 "best_single": unit, "to_finish": unit}, {}, {})
+    assert generators.plan(s, 0, 3, tmp_path / "ens2", digits_dir) == (
+        [], "budget: 594 s of 600 s used; the best tower was trained on with the rest")
+
+
+def test_a_failed_candidate_counts_what_it_spent():
+    s = config.from_dict(tiny_config_dict(budget="600s", boosting_iterations=3, budget_exploration=0.6)).search
+    history = [{"candidates": [_candidate(100, 90)],
+                "failed": [{"name": "i0_c1", "type": "FloatingPointError", "message": "diverged",
+                            "task_seconds": 85.0, "accelerator_seconds": 0.0}]}]
+    assert budget.used_seconds(history) == 185.0
+    # Records written before failures carried their time count them as nothing.
+    assert budget.used_seconds([{"candidates": [_candidate(100, 90)],
+                                 "failed": [{"name": "i0_c1", "type": "E", "message": ""}]}]) == 100.0
 
 
 @pytest.mark.parametrize("value", [0, 1, 1.5, -0.1])

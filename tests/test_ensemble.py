@@ -419,6 +419,10 @@ def test_while_no_tower_has_learned_the_deepest_is_finished():
     broken = _tower("broken", 9, sure_on(4), y)
     broken.info["metrics"]["validation_loss"] = float("nan")
     assert ensemble.tower_to_finish([shallow, broken], y, 10).name == "shallow"
+    # ... in either order: a NaN first once made every comparison fail and select crash.
+    assert ensemble.tower_to_finish([broken, shallow], y, 10).name == "shallow"
+    assert ensemble.best_subnetwork([broken, shallow], y).name == "shallow"
+    assert ensemble.best_subnetwork([broken], y).name == "broken"
 
 
 def test_the_tower_to_finish_is_carried_with_its_model_and_planned_from(tmp_path):

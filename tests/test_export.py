@@ -63,7 +63,11 @@ def test_where_validation_is_classified_perfectly_the_mean_confidence_is_set_by_
     t, how = calibration.serving_temperature(lambda: [(z[:20], y[:20]), (z[20:], y[20:])])
     probs = np.exp(metrics.log_softmax(z / t))
     assert probs.max(axis=-1).mean() == pytest.approx(51 / 52, abs=1e-4)
-    assert "classified perfectly (50 of 50)" in how and "98.08%" in how
+    assert "classified perfectly (50 of 50)" in how and "98.08%" in how and "bound" not in how
+    # Logits so far apart that even T at its bound cannot bring the confidence down: said so.
+    t, how = calibration.serving_temperature(lambda: [(z * 1e4, y)])
+    assert t == pytest.approx(calibration.MAX_TEMPERATURE, rel=1e-3)
+    assert how.endswith("at T's bound, 100, it is still 100.00%")
     # One error among them: the NLL has a minimum, and that is what is served.
     y_wrong = y.copy()
     y_wrong[0] = (y[0] + 1) % 4

@@ -2,7 +2,7 @@
 
 import pytest
 
-from adanas import artifacts, config, ensemble, generators, train
+from adanas import artifacts, budget, config, ensemble, generators, train
 from conftest import tiny_config_dict
 
 
@@ -23,6 +23,8 @@ def test_failed_candidates_are_recorded_and_skipped(digits_dir, tmp_path):
         assert ("failed" in metrics) == ("fault" in spec["arch"])
     broken, _ = artifacts.read_candidate(tmp_path / "i0_c2")
     assert broken["failed"]["type"] == "RuntimeError" and "injected fault" in broken["failed"]["message"]
+    # What a failed task spent is recorded, and counts against search.budget.
+    assert broken["failed"]["task_seconds"] > 0 and broken["failed"]["accelerator_seconds"] == 0
     nan, _ = artifacts.read_candidate(tmp_path / "i0_c1")
     assert nan["failed"]["type"] == "FloatingPointError" and "diverged" in nan["failed"]["message"]
 
@@ -31,8 +33,23 @@ def test_failed_candidates_are_recorded_and_skipped(digits_dir, tmp_path):
     assert [f["name"] for f in entry["failed"]] == ["i0_c1", "i0_c2"]
     assert [c["name"] for c in entry["candidates"]] == ["i0_c0"]
 
+    spent = sum(c["task_seconds"] for c in entry["candidates"] + entry["failed"])
+    assert budget.used_seconds([entry]) == pytest.approx(spent)
+    assert spent > entry["candidates"][0]["task_seconds"]
+
     with pytest.raises(ValueError, match="every candidate failed .*i0_c1: FloatingPointError.*i0_c2: RuntimeError"):
         ensemble.select_step(cfg.search, 0, digits_dir, dirs[1:], None, tmp_path / "e2")
+
+
+def test_a_candidate_whose_validation_logits_are_not_finite_fails(digits_dir, tmp_path):
+    # Its training loss is finite; selection would rank and combine NaNs.
+    cfg = _cfg()
+    spec = generators.propose(cfg.search, 0, 0, None)[0]
+    spec = dict(spec, arch=dict(spec["arch"], fault="nan_at_inference"))
+    assert train.train_step(spec, cfg.training, digits_dir, tmp_path / "c") == {"failed": 1}
+    info, _ = artifacts.read_candidate(tmp_path / "c")
+    assert info["failed"]["type"] == "FloatingPointError"
+    assert "validation logits are not finite" in info["failed"]["message"]
 
 
 def test_the_in_process_search_records_failed_candidates_as_the_dag_does(tmp_path, monkeypatch):
