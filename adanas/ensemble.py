@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import math
 import os
+import shutil
 from typing import Any, Iterator
 
 import numpy as np
@@ -133,6 +134,26 @@ def _mixture_record(mixture: ensemblers.Mixture) -> dict[str, Any]:
             **({"adanet_beta": mixture.beta} if mixture.beta is not None else {})}
 
 
+def _keep_previous(iteration: int, previous_dir: PathLike, out_dir: PathLike, state: dict[str, Any],
+                   failed: list[dict[str, Any]], detail: str) -> dict[str, Any]:
+    """Every candidate of an iteration after the first failed (a finishing tower that diverged,
+    an out-of-memory grown one): the iteration's ensemble is the previous one, unchanged, and the
+    search stops there (adanas.generators.plan reads `all_failed`), so what it trained before is
+    evaluated and exported rather than lost with the run."""
+    log.error("iteration %d: every candidate failed (%s); keeping the ensemble of iteration %d and "
+              "stopping", iteration, detail, state["history"][-1]["iteration"])
+    shutil.copytree(previous_dir, out_dir, dirs_exist_ok=True)
+    last = state["history"][-1]
+    entry = {**last, "iteration": iteration, "decision": "every candidate failed: previous kept",
+             "chosen": None, "chosen_arch": None, "previous_objective": last["ensemble"]["objective"],
+             "improvement": 0.0, "proposals": [], "failed": failed, "candidates": [],
+             "all_failed": detail or "none was trained"}
+    # `next` was the plan for this iteration; the search stops after it.
+    artifacts.update_ensemble_record(out_dir, iteration=iteration, history=state["history"] + [entry],
+                                     next=None)
+    return entry
+
+
 def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: list[PathLike],
                 previous_dir: PathLike | None, out_dir: PathLike) -> dict[str, Any]:
     """Chooses this iteration's members and writes the new ensemble artifact. Returns its
@@ -149,7 +170,9 @@ def select_step(search, iteration: int, dataset_dir: PathLike, candidate_dirs: l
            for d, info, logits in loaded if "failed" not in info]
     if not new:
         detail = "; ".join(f"{f['name']}: {f['type']}: {f['message'][:200]}" for f in failed)
-        raise ValueError(f"iteration {iteration}: every candidate failed ({detail or 'none was trained'})")
+        if not state["members"]:
+            raise ValueError(f"iteration {iteration}: every candidate failed ({detail or 'none was trained'})")
+        return _keep_previous(iteration, previous_dir, out_dir, state, failed, detail)
     for f in failed:
         log.warning("iteration %d: candidate %s failed (%s: %s); selecting among the others",
                     iteration, f["name"], f["type"], f["message"][:200])

@@ -136,10 +136,15 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
     so is one where no grown candidate fits `max_ensemble_params` but time is left, and, with a
     budget, one after which early stopping ends the exploring: the budget is for training, so
     the rest of it still finishes the best tower rather than being left unspent. The other
-    iterations' candidates grow the last member chosen.
+    iterations' candidates grow the last member chosen. It stops, too, after an iteration whose
+    candidates all failed (adanas.ensemble keeps the previous ensemble then).
     """
     record = artifacts.ensemble_record(previous_dir)
     history, members = record["history"], record["members"]
+    if history and history[-1].get("all_failed"):
+        return [], (f"iteration {history[-1]['iteration']}: every candidate failed "
+                    f"({history[-1]['all_failed']}); the search returns the ensemble of iteration "
+                    f"{history[-2]['iteration']}")
     if iteration >= search.boosting_iterations:
         return [], budget.finished(search, history) or f"done: {search.boosting_iterations} iterations"
     margin = search.early_stopping_margin

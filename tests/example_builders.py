@@ -44,6 +44,10 @@ def one_good_one_nan_one_broken(iteration, count, base, last):
     return [dict(base), dict(base, fault="nan"), dict(base, fault="error")]
 
 
+def good_then_broken(iteration, count, base, last):
+    return [dict(base)] if iteration == 0 else [dict(base, fault="error")]
+
+
 @keras.saving.register_keras_serializable(package="example_builders")
 class LearnedScale(keras.layers.Layer):
     """A custom layer (one trainable scalar), registered so that saved models using it load

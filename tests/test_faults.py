@@ -7,9 +7,9 @@ from conftest import tiny_config_dict
 
 
 def _cfg(**over):
-    return config.from_dict(tiny_config_dict(
-        family="keras", builder="example_builders:fragile", architecture={"layers": 1, "units": 8},
-        generator="example_builders:one_good_one_nan_one_broken", candidates_per_iteration=3, **over))
+    return config.from_dict(tiny_config_dict(**{
+        "family": "keras", "builder": "example_builders:fragile", "architecture": {"layers": 1, "units": 8},
+        "generator": "example_builders:one_good_one_nan_one_broken", "candidates_per_iteration": 3, **over}))
 
 
 def test_failed_candidates_are_recorded_and_skipped(digits_dir, tmp_path):
@@ -39,6 +39,23 @@ def test_failed_candidates_are_recorded_and_skipped(digits_dir, tmp_path):
 
     with pytest.raises(ValueError, match="every candidate failed .*i0_c1: FloatingPointError.*i0_c2: RuntimeError"):
         ensemble.select_step(cfg.search, 0, digits_dir, dirs[1:], None, tmp_path / "e2")
+
+
+def test_when_a_later_iteration_fails_whole_the_search_keeps_and_returns_what_it_had(tmp_path):
+    # Iteration 1's only candidate fails (as a diverging finishing tower would): the search
+    # stops there and evaluates iteration 0's ensemble instead of failing the run.
+    from adanas.search import run_search
+    cfg = _cfg(generator="example_builders:good_then_broken", candidates_per_iteration=1,
+               boosting_iterations=3)
+    report, _ = run_search(cfg, tmp_path / "work")
+    assert report["ensemble_size"] == 1 and len(report["iterations"]) == 2
+    assert report["iterations"][1]["failed"] == ["i1_c0"]
+    assert report["iterations"][1]["chosen"] is None
+    assert report["stopped"].startswith("iteration 1: every candidate failed (i1_c0: RuntimeError")
+    assert report["stopped"].endswith("the search returns the ensemble of iteration 0")
+    kept = artifacts.ensemble_record(tmp_path / "work" / "iteration-1" / "ensemble")
+    first = artifacts.ensemble_record(tmp_path / "work" / "iteration-0" / "ensemble")
+    assert kept["members"] == first["members"] and kept["returned"] == first["returned"]
 
 
 def test_a_candidate_whose_validation_logits_are_not_finite_fails(digits_dir, tmp_path):
