@@ -17,7 +17,9 @@ compute:
   continued search can go on at all (early stopping or the parameter budget ended the first
   one: a search that stopped early would stop again at once unless the margin or the budget
   changes; one whose time budget ended it by finishing a tower would stop at once under any
-  search.budget) and, when distilling, that the ensemble carries its teachers;
+  search.budget; one whose last iteration failed whole; a search.budget that the first search's
+  training already spent, since the budget counts it too) and, when distilling, that the
+  ensemble carries its teachers;
 - inside the pipeline, by every generate step (`check_previous`): the ensemble's dataset
   against the Dataset artifact (classes, image shape, the fingerprint of its arrays), its
   search space, and that its iteration is the one before this step's.
@@ -30,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from adanas import artifacts
-from adanas.budget import PARAMS_STOP, capped, finished as budget_finished
-from adanas.config import Config, SearchConfig
+from adanas.budget import PARAMS_STOP, capped, finished as budget_finished, used_seconds
+from adanas.config import MIN_SHARE_SECONDS, Config, SearchConfig
 
 # The dataset config keys that decide which images and splits a search sees (not where they
 # are read from: data_dir and download may differ between a local run and Vertex AI).
@@ -116,6 +118,20 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
         raise ContinuationError(
             f"{where}: that search ended on its parameter budget ({stopped}); raise "
             f"search.max_ensemble_params above {old_budget or budget:,} (or null) to continue it")
+    if history and history[-1].get("all_failed"):
+        raise ContinuationError(
+            f"{where}: that search's iteration {history[-1]['iteration']} failed whole "
+            f"({history[-1]['all_failed'][:300]}), so it kept iteration "
+            f"{history[-2]['iteration']}'s ensemble and stopped; a continued search would stop at "
+            f"once: continue from that iteration's ensemble once the cause is fixed")
+    total = cfg.search.budget_seconds()
+    need = MIN_SHARE_SECONDS * cfg.search.candidates_per_iteration
+    if total is not None and history and total - used_seconds(history) < need:
+        raise ContinuationError(
+            f"{where}: search.budget {total:g} s counts the training that search already spent "
+            f"({used_seconds(history):.0f} s), which leaves under the {need:g} s its first "
+            f"candidates need: raise search.budget to at least {used_seconds(history) + need:.0f} "
+            f"s, or continue without it")
     if history and budget_finished(cfg.search, history):
         raise ContinuationError(
             f"{where}: that search ended on its time budget ({stopped}); its last iteration "

@@ -303,6 +303,18 @@ def test_warm_start_mismatches_are_refused_with_what_differs(tmp_path, tiny_data
     # Continued with a time budget again, it would stop at once (its last iteration finished).
     with pytest.raises(ContinuationError, match="continue it without search.budget"):
         continuation.check_record(timed_out, config.from_dict(tiny_config_dict(budget="60s")), "E")
+    # A budget that the first search's training already spent (it counts that too) is refused
+    # before any compute, rather than by the first generate step after the data step.
+    spent = {**good, "history": [*good["history"][:-1], {**good["history"][-1], "candidates": [
+        {"move": "base", "task_seconds": 45.0, "train_seconds": 44.0}]}]}
+    with pytest.raises(ContinuationError, match="raise search.budget to at least 55 s"):
+        continuation.check_record(spent, config.from_dict(tiny_config_dict(budget="50s")), "E")
+    continuation.check_record(spent, config.from_dict(tiny_config_dict(budget="55s")), "E", has_teachers=False)
+    # One whose last iteration failed whole kept the ensemble before it and stopped.
+    failed = {**good, "history": [*good["history"], {**good["history"][-1], "iteration": 9,
+                                                      "all_failed": "i9_c0: RuntimeError: x"}]}
+    with pytest.raises(ContinuationError, match="iteration 9 failed whole .*continue from that iteration's"):
+        continuation.check_record(failed, cfg, "E")
     # One whose time budget finished a tower after the parameter budget ended the growing is
     # refused as the parameter budget's, with or without a time budget.
     capped = {**timed_out, "history": [*budget["history"][:-1], {**budget["history"][-1], "candidates": [
