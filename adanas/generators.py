@@ -145,12 +145,13 @@ def plan(search, seed: int, iteration: int, previous_dir, dataset_dir) -> tuple[
         return [], (f"iteration {history[-1]['iteration']}: every candidate failed "
                     f"({history[-1]['all_failed']}); the search returns the ensemble of iteration "
                     f"{history[-2]['iteration']}")
+    # A finishing iteration ends a budgeted search, whatever it did to the objective.
+    finished = budget.finished(search, history)
     if iteration >= search.boosting_iterations:
-        return [], budget.finished(search, history) or f"done: {search.boosting_iterations} iterations"
+        return [], finished or f"done: {search.boosting_iterations} iterations"
+    if finished:
+        return [], finished
     margin = search.early_stopping_margin
-    if budget.finished(search, history):
-        # A finishing iteration ends a budgeted search, whatever it did to the objective.
-        return [], budget.finished(search, history)
     if history and margin is not None and history[-1]["improvement"] is not None \
             and history[-1]["improvement"] < margin:
         early = (f"early stop: iteration {history[-1]['iteration']} lowered the objective "
