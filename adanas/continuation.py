@@ -124,14 +124,13 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
             f"({history[-1]['all_failed'][:300]}), so it kept iteration "
             f"{history[-2]['iteration']}'s ensemble and stopped; a continued search would stop at "
             f"once: continue from that iteration's ensemble once the cause is fixed")
-    total = cfg.search.budget_seconds()
+    total, spent = cfg.search.budget_seconds(), used_seconds(history)
     need = MIN_SHARE_SECONDS * cfg.search.candidates_per_iteration
-    if total is not None and history and total - used_seconds(history) < need:
+    if total is not None and history and total - spent < need:
         raise ContinuationError(
             f"{where}: search.budget {total:g} s counts the training that search already spent "
-            f"({used_seconds(history):.0f} s), which leaves under the {need:g} s its first "
-            f"candidates need: raise search.budget to at least {used_seconds(history) + need:.0f} "
-            f"s, or continue without it")
+            f"({spent:.0f} s), which leaves under the {need:g} s its first candidates need: raise "
+            f"search.budget to at least {spent + need:.0f} s, or continue without it")
     if history and budget_finished(cfg.search, history):
         raise ContinuationError(
             f"{where}: that search ended on its time budget ({stopped}); its last iteration "
