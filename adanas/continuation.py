@@ -124,7 +124,8 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
             f"({history[-1]['all_failed'][:300]}), so it kept iteration "
             f"{history[-2]['iteration']}'s ensemble and stopped; a continued search would stop at "
             f"once: continue from that iteration's ensemble once the cause is fixed")
-    total, spent = cfg.search.budget_seconds(), used_seconds(history)
+    total = cfg.search.budget_seconds()
+    spent = used_seconds(history) if total is not None else 0.0
     need = MIN_SHARE_SECONDS * cfg.search.candidates_per_iteration
     if total is not None and history and total - spent < need:
         raise ContinuationError(
