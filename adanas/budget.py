@@ -2,7 +2,8 @@
 
 Counted per training task, from what its candidate recorded: accelerator time (task seconds x
 accelerators) on GPU/TPU, wall-clock task seconds on CPU; a candidate that failed counts what it
-spent until it failed. The data, select and evaluate tasks
+spent until it failed, and a retried (preempted) task its earlier attempts up to their last
+checkpoint too (adanas.train.earlier_seconds). The data, select and evaluate tasks
 are not counted (seconds, beside training's minutes to hours); the report shows them apart.
 
 Shares. The iterations before the last grow the ensemble on `search.budget_exploration` of the
@@ -65,8 +66,10 @@ def used_seconds(history: list[dict[str, Any]]) -> float:
 
 
 def overhead_seconds(history: list[dict[str, Any]]) -> float:
-    """The most a finished candidate task spent outside its training (0 before any)."""
+    """The most a finished candidate task spent outside its training (0 before any); a retried
+    task's earlier attempts are not overhead."""
     return max((float(c.get("task_seconds", 0.0)) - float(c.get("train_seconds", 0.0))
+                - float(c.get("earlier_attempts_seconds", 0.0))
                 for h in history for c in h["candidates"]), default=0.0)
 
 

@@ -9,8 +9,9 @@ quality suite: cut at 77-80 s of ~80 s shares), or finished early on fast ones (
 0.62 B), and the probe cost every candidate a second model build and trace. NASNet's drop path
 ramps with the same progress.
 
-Progress is kept in the task's checkpoints (adanas.checkpoints): a resumed task spreads what
-was left of its schedule over the time it is given anew.
+Progress is kept in the task's checkpoints (adanas.checkpoints), with the seconds the task had
+spent: a resumed task (a preempted node's retry) is given what its earlier attempts left of the
+share (adanas.train.earlier_seconds) and spreads what was left of its schedule over that.
 """
 
 from __future__ import annotations

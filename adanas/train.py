@@ -317,6 +317,19 @@ def precision(use_bf16: bool) -> Iterator[None]:
         keras.mixed_precision.set_global_policy(policy)
 
 
+def backup_dir(out_dir) -> Path:
+    """The task's checkpoints (adanas.checkpoints): in its output folder, which a retried task
+    gets back."""
+    return Path(out_dir) / "backup"
+
+
+def earlier_seconds(out_dir) -> float:
+    """What the earlier attempts of this task (a preempted node's) had spent at their last
+    checkpoint, 0 for a first attempt: its task_seconds, and so search.budget and the cost, count
+    it. The time from that checkpoint to the kill is not known (at most one checkpoint interval)."""
+    return checkpoints.saved_extra(backup_dir(out_dir)).get("spent_seconds", 0.0)
+
+
 def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemble,
            tensorboard_dir=None) -> dict[str, Any]:
     import keras
@@ -357,7 +370,9 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
             log.info("[%s] starts from %s's weights", candidate["name"], candidate["warm_from"])
     outputs = len(model.outputs)
     batch = min(cfg.batch_size, n_train)
-    backup = Path(out_dir) / "backup"
+    backup = backup_dir(out_dir)
+    # A budgeted share gives a retried task only what its earlier attempts left of it.
+    earlier = earlier_seconds(out_dir)
     # The splits whose logits the task caches after training (train: later candidates' teachers).
     logit_splits = ["validation", "test"] + (["train"] if cfg.knowledge_distillation != "none" else [])
     drop_path = getattr(model, "drop_path_schedule", None)
@@ -368,8 +383,8 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         steps_per_epoch, epochs = max(1, n_train // batch), timed.EPOCH_BOUND
         predicted = sum(int(meta["splits"][split]) for split in logit_splits)
         # The share counts accelerator time (adanas.budget); the task's clock is wall time.
-        seconds = budget.wall_seconds(candidate["budget_seconds"], count)
-        share = timed.Share(task_start, seconds, predicted, batch,
+        seconds = budget.wall_seconds(candidate["budget_seconds"], count) - earlier
+        share = timed.Share(task_start, max(seconds, 0.0), predicted, batch,
                             checkpoints.saved_extra(backup).get("progress", 0.0))
         with dist.scope():
             progress = timed.progress_variable()
@@ -399,7 +414,13 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
              f", distilling ({cfg.knowledge_distillation}, {cfg.distillation_teacher} teacher)"
              if distilling else "")
     clock = [timed.callback(candidate["name"], share, progress, drop_path)] if share else []
-    keep = (lambda: {"progress": float(progress.numpy())}) if share else None
+    def keep():
+        return {"spent_seconds": earlier + time.perf_counter() - task_start,
+                **({"progress": float(progress.numpy())} if share else {})}
+
+    if earlier:
+        log.info("[%s] earlier attempts spent %.1f s up to their last checkpoint%s", candidate["name"],
+                 earlier, f": {max(seconds, 0.0):.1f} s of the share are left" if share else "")
     steps_before = int(trained.optimizer.iterations.numpy())
     t0 = time.perf_counter()
     history = trained.fit(ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps_per_epoch,
@@ -432,7 +453,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
                                  f"(loss {scores['validation'].loss})")
     # The model is saved before the task's time is taken: the budget counts the save too.
     inference.save(artifacts.candidate_model(out_dir))
-    task_seconds = time.perf_counter() - task_start
+    task_seconds = earlier + time.perf_counter() - task_start
     metrics_out = {
         "params": count_params(inference),
         "train_loss": final_loss,
@@ -448,8 +469,10 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "images_per_second": (steps_done - steps_before) * batch / train_seconds,
         "distilled": distilling,
         **({"budget_seconds": candidate["budget_seconds"]} if candidate.get("budget_seconds") else {}),
-        # Compute accounting: the whole task, times the accelerators it held (0 on CPU).
+        # Compute accounting: the whole task (its earlier attempts up to their last checkpoint
+        # included), times the accelerators it held (0 on CPU).
         "task_seconds": task_seconds,
+        "earlier_attempts_seconds": earlier,
         "accelerator": device,
         "accelerator_seconds": task_seconds * count,
     }
@@ -494,13 +517,13 @@ def train_step(candidate: dict[str, Any], cfg: TrainingConfig,
     check_accelerator(expected_accelerator)
     if tensorboard_dir is not None:
         Path(tensorboard_dir).mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    start, earlier = time.perf_counter(), earlier_seconds(out_dir)
     try:
         return train_candidate(candidate, cfg, dataset_dir, out_dir, previous_ensemble, tensorboard_dir)
     except Exception as e:  # noqa: BLE001 - any failure of one candidate is recorded, not raised
         log.error("[%s] candidate failed: %s\n%s", candidate.get("name"), e, traceback.format_exc())
         # What it spent counts against search.budget as a trained candidate's time does.
-        seconds = time.perf_counter() - start
+        seconds = earlier + time.perf_counter() - start
         try:
             held = accelerators()[1]
         except Exception:  # noqa: BLE001 - TensorFlow itself may be what failed

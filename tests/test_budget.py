@@ -93,6 +93,10 @@ def test_exploring_shares_are_raised_to_the_floor_and_overruns_end_exploring_ear
     # (480 > 390): iteration 2 finishes instead, with the rest.
     history.append({"candidates": [_candidate(100, 70), _candidate(100, 70)]})
     assert budget.share(s, 2, history) == (240.0, "", True)
+    # A retried candidate's earlier attempts (50 s here) are not overhead: 10 s, so a 20 s floor.
+    retried = dict(_candidate(150, 90), earlier_attempts_seconds=50.0)
+    assert budget.floor_seconds([{"candidates": [retried]}]) == 20.0
+    assert budget.used_seconds([{"candidates": [retried]}]) == 150.0
     # The first candidates get at least the least a candidate needs (5 s), budget permitting.
     tiny = config.from_dict(tiny_config_dict(budget="20s", boosting_iterations=3)).search
     assert budget.share(tiny, 0, []) == (5.0, "", False)

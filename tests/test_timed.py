@@ -1,7 +1,8 @@
 """Budgeted training by the clock (adanas.timed): the share's end and progress, the learning
-rate against hand-computed values, the stop, and a resumed schedule."""
+rate against hand-computed values, the stop, and a resumed schedule and share."""
 
 import math
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -121,17 +122,25 @@ def test_a_killed_budgeted_candidate_resumes_its_schedule_where_it_was(tmp_path,
             if not first_rate:
                 first_rate.append(float(self.model.optimizer.learning_rate))
 
-    killing_after_epoch(train, monkeypatch, 3)
+    killing_after_epoch(train, monkeypatch, 6)
     with pytest.raises(Killed):
         train.train_candidate(spec, cfg, digits_dir, tmp_path / "c")
     monkeypatch.undo()
-    saved = checkpoints.saved_extra(tmp_path / "c" / "backup")["progress"]
-    assert 0.0 < saved < 1.0
+    kept = checkpoints.saved_extra(tmp_path / "c" / "backup")
+    saved, spent = kept["progress"], kept["spent_seconds"]
+    assert 0.0 < saved < 1.0 and 0.0 < spent < 6.0
     callbacks = train.fit_callbacks
     monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [FirstRate()])
+    start = time.perf_counter()
     metrics = train.train_candidate(spec, cfg, digits_dir, tmp_path / "c")
+    rerun = time.perf_counter() - start
+    # The rerun is given what the first attempt left of the share, not the share again, and the
+    # task's time (what search.budget counts) is both attempts'.
+    assert rerun <= 6.0 - spent + 1.0
+    assert metrics["task_seconds"] == pytest.approx(spent + rerun, abs=0.3)
+    assert metrics["earlier_attempts_seconds"] == pytest.approx(spent)
     # The rerun starts at least as far down the cosine as the checkpoint was, not at the peak
     # (the rate is float32 arithmetic: compared to float32 resolution, 1e-6 relative).
     bound = cfg.initial_learning_rate * 0.5 * (1 + math.cos(math.pi * saved))
     assert first_rate[0] <= bound * (1 + 1e-6) < cfg.initial_learning_rate
-    assert metrics["epochs_done"] > 3
+    assert metrics["epochs_done"] > 6
