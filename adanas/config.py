@@ -520,10 +520,10 @@ class SearchConfig:
                    f"must be at least {MIN_BUDGET_SECONDS:g} s (a candidate must have time to "
                    f"train), got {seconds:g} s")
             count = self.candidates_per_iteration
-            _check(seconds >= MIN_SHARE_SECONDS * count, p + "budget",
+            _check(seconds >= self.least_budget_left(), p + "budget",
                    f"{seconds:g} s gives each of the first {count} candidates "
                    f"{seconds / count:.1f} s, under the {MIN_SHARE_SECONDS:g} s a candidate needs: "
-                   f"at least {MIN_SHARE_SECONDS * count:g} s, or fewer candidates_per_iteration")
+                   f"at least {self.least_budget_left():g} s, or fewer candidates_per_iteration")
         _check(0.0 < self.budget_exploration < 1.0, p + "budget_exploration",
                f"must be in (0, 1), got {self.budget_exploration}")
         _check(len(self.ensemble_strategies) >= 1 and
@@ -555,6 +555,10 @@ class SearchConfig:
 
     def budget_seconds(self) -> float | None:
         return None if self.budget is None else duration_seconds(self.budget)
+
+    def least_budget_left(self) -> float:
+        """Seconds a budget must still have for an iteration's candidates to get their least."""
+        return MIN_SHARE_SECONDS * self.candidates_per_iteration
 
 
 @dataclass(frozen=True, config=_SCHEMA)

@@ -33,7 +33,7 @@ from typing import Any
 
 from adanas import artifacts
 from adanas.budget import PARAMS_STOP, capped, finished as budget_finished, used_seconds
-from adanas.config import MIN_SHARE_SECONDS, Config, SearchConfig
+from adanas.config import Config, SearchConfig
 
 # The dataset config keys that decide which images and splits a search sees (not where they
 # are read from: data_dir and download may differ between a local run and Vertex AI).
@@ -126,7 +126,7 @@ def check_record(record: dict[str, Any], cfg: Config, where: str, has_teachers: 
             f"once: continue from that iteration's ensemble once the cause is fixed")
     total = cfg.search.budget_seconds()
     spent = used_seconds(history) if total is not None else 0.0
-    need = MIN_SHARE_SECONDS * cfg.search.candidates_per_iteration
+    need = cfg.search.least_budget_left()
     if total is not None and history and total - spent < need:
         raise ContinuationError(
             f"{where}: search.budget {total:g} s counts the training that search already spent "
