@@ -109,9 +109,11 @@ def _sharpness(image, factor):
     return _blend(blurred, image, factor)
 
 
-def apply_op(image, name: str, magnitude, sign, image_side: int):
-    """One operation at magnitude 0..9 (a float tensor); sign is +1 or -1."""
+def apply_op(image, name: str, magnitude, sign):
+    """One operation at magnitude 0..9 (a float tensor) on one float image [H, W, C] of static
+    size; sign is +1 or -1."""
     m = tf.cast(magnitude or 0, tf.float32) / 9.0
+    height, width = int(image.shape[0]), int(image.shape[1])
     if name == "Invert":
         return 255.0 - image
     if name == "AutoContrast":
@@ -124,10 +126,10 @@ def apply_op(image, name: str, magnitude, sign, image_side: int):
         return _affine(image, [1.0, sign * 0.3 * m, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
     if name == "ShearY":
         return _affine(image, [1.0, 0.0, 0.0, sign * 0.3 * m, 1.0, 0.0, 0.0, 0.0])
-    if name == "TranslateX":  # up to 10 pixels on 32 (the CIFAR setting), scaled to the image
-        return _affine(image, [1.0, 0.0, sign * m * image_side * 10 / 32, 0.0, 1.0, 0.0, 0.0, 0.0])
-    if name == "TranslateY":
-        return _affine(image, [1.0, 0.0, 0.0, 0.0, 1.0, sign * m * image_side * 10 / 32, 0.0, 0.0])
+    if name == "TranslateX":  # up to 10 pixels on 32 (the CIFAR setting), scaled to the width
+        return _affine(image, [1.0, 0.0, sign * m * width * 10 / 32, 0.0, 1.0, 0.0, 0.0, 0.0])
+    if name == "TranslateY":  # and to the height
+        return _affine(image, [1.0, 0.0, 0.0, 0.0, 1.0, sign * m * height * 10 / 32, 0.0, 0.0])
     if name == "Posterize":  # keep 4..8 bits
         bits = tf.cast(8.0 - tf.round(4.0 * m), tf.int32)
         shift = 8 - bits
@@ -149,7 +151,6 @@ def apply_op(image, name: str, magnitude, sign, image_side: int):
 
 def autoaugment(image, seed):
     """A random CIFAR-10 sub-policy applied to one float image [H, W, C] (0..255)."""
-    side = int(image.shape[0])
     seeds = tf.random.experimental.stateless_split(seed, 5)
     which = tf.random.stateless_uniform([], seeds[0], 0, len(CIFAR10_POLICY), dtype=tf.int32)
 
@@ -160,7 +161,7 @@ def autoaugment(image, seed):
                 fire = tf.random.stateless_uniform([], seeds[1 + 2 * k]) < prob
                 sign = tf.where(tf.random.stateless_uniform([], seeds[2 + 2 * k]) < 0.5, -1.0, 1.0)
                 # Bind the loop variables now: tf.cond calls these lambdas immediately anyway.
-                out = tf.cond(fire, lambda o=out, n=name, m=magnitude, s=sign: apply_op(o, n, m, s, side),
+                out = tf.cond(fire, lambda o=out, n=name, m=magnitude, s=sign: apply_op(o, n, m, s),
                               lambda o=out: o)
             return out
         return run
@@ -177,13 +178,12 @@ RANDAUGMENT_OPS = ("Identity", "AutoContrast", "Equalize", "Rotate", "Solarize",
 def randaugment(image, seed, num_ops: int, magnitude: float):
     """`num_ops` random operations at `magnitude` (0..1 of each operation's range) on one float
     image [H, W, C] (0..255)."""
-    side = int(image.shape[0])
     m = magnitude * 9.0  # apply_op's 0..9 scale
     seeds = tf.random.experimental.stateless_split(seed, 2 * num_ops)
     for k in range(num_ops):
         which = tf.random.stateless_uniform([], seeds[2 * k], 0, len(RANDAUGMENT_OPS), dtype=tf.int32)
         sign = tf.where(tf.random.stateless_uniform([], seeds[2 * k + 1]) < 0.5, -1.0, 1.0)
         image = tf.switch_case(which, [
-            lambda n=name, o=image, s=sign: o if n == "Identity" else apply_op(o, n, m, s, side)
+            lambda n=name, o=image, s=sign: o if n == "Identity" else apply_op(o, n, m, s)
             for name in RANDAUGMENT_OPS])
     return image

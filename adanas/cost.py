@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adanas import budget, ensemblers, generators, models
+from adanas import budget, data, ensemblers, generators, models
 from adanas.config import Config
 from adanas.continuation import WarmStart, continued_search
 from adanas.report import table
@@ -156,7 +156,6 @@ DATASET_SPLITS = {  # name: (train, validation or None, test or None, image shap
     "svhn_cropped": (73_257, None, 26_032, (32, 32, 3)),
     "digits": (1_797, 0, 0, (8, 8, 1)),
 }
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
 class EstimateError(ValueError):
@@ -287,7 +286,7 @@ def _training_examples(cfg: Config) -> tuple[int | None, tuple[int, int, int] | 
             train -= int(round(source * ds.validation_fraction))
         return (min(train, cap) if cap else train), shape, f"{ds.name}: its published split sizes"
     if ds.name == "folder" and ds.data_dir and Path(ds.data_dir, "train").is_dir():
-        train = sum(1 for p in Path(ds.data_dir, "train").rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
+        train = sum(len(data.image_files(d)[0]) for d in data.folder_classes(Path(ds.data_dir, "train")))
         shape = (*ds.image_size, 3) if ds.image_size else None
         return (min(train, cap) if cap else train), shape, f"{ds.data_dir}/train: {train:,} image files counted"
     return None, None, f"{ds.name}: size unknown without loading it"

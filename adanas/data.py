@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from adanas import artifacts
 from adanas.artifacts import SPLITS
@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 SPLIT_SEED = 20190314
 
 DIGITS_SHAPE, DIGITS_CLASSES = (8, 8, 1), 10
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# What an image folder's files may be (PIL decodes them all; a 16-bit TIFF is refused by mode).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # PIL modes a folder image may have that convert to 8-bit RGB without losing range (16-bit and
 # float modes would be clipped).
 CONVERTIBLE_MODES = ("1", "L", "LA", "La", "P", "PA", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr",
@@ -80,6 +81,7 @@ class Source:
     splits: dict[str, Iterable[Example]]        # in SPLITS order; train at least
     sizes: dict[str, int | None]                # examples each stream yields, where known
     describe: Callable[[str, int], str]         # (source split, index) -> where to find it
+    notes: list[str] = dataclasses.field(default_factory=list)   # for the checks' warnings
 
 
 def digits_source(cfg: DatasetConfig) -> Source:
@@ -134,20 +136,28 @@ def tfds_source(cfg: DatasetConfig) -> Source:
         raise DataError(f"{cfg.name}: not an image classification dataset "
                         f"(supervised keys {keys}; need (image, label))")
     num_classes, names = _label_info(info, cfg.name)
-    # info.splits is only known once the data is prepared; assume the usual train/test otherwise.
+    # info.splits is only known once the data is prepared: a dataset without a test split
+    # (tf_flowers) failed, and one with a validation split (beans) had it carved from train on
+    # its first run but not on later ones. So prepare first (a no-op once prepared).
+    if cfg.download:
+        builder.download_and_prepare()
+        info = builder.info
+    # Not prepared and not to be downloaded: loading says so (below); assume train and test.
     available = set(info.splits.keys()) or {"train", "test"}
     streams, sizes = {}, {}
     for split in SPLITS:
         if split not in available:
             continue
         try:
-            ds = tfds.load(cfg.name, split=split, data_dir=cfg.data_dir, download=cfg.download,
+            ds = tfds.load(cfg.name, split=split, data_dir=cfg.data_dir, download=False,
                            as_supervised=True, shuffle_files=False)
         except AssertionError as e:  # tfds' way of saying the files are not there
             raise DataError(
                 f"{cfg.name}: {e}. Set dataset.download: true to let tfds download it, or prepare "
                 f"it into dataset.data_dir (a genuine archive in <data_dir>/downloads/manual "
                 f"also works)") from None
+        except ValueError as e:   # e.g. a split the prepared data does not have
+            raise DataError(f"{cfg.name}[{split}]: tfds cannot load it: {e}") from None
         if cfg.max_examples_per_split:
             ds = ds.take(cfg.max_examples_per_split)
         count = int(ds.cardinality())
@@ -163,42 +173,67 @@ def _tfds_examples(pairs: Iterable[tuple[np.ndarray, Any]]) -> Iterator[Example]
         yield Example(i, int(label), image[..., None] if image.ndim == 2 else image)
 
 
+def _own(path: Path) -> bool:
+    """Whether a folder entry is the user's, not a tool's: hidden names (.ipynb_checkpoints,
+    .DS_Store, macOS's ._ copies), __MACOSX, a NAS's @eaDir."""
+    return not path.name.startswith((".", "__", "@"))
+
+
+def folder_classes(split_dir: Path) -> list[Path]:
+    """The class folders of one split folder of an image folder dataset, sorted."""
+    return sorted(d for d in split_dir.iterdir() if d.is_dir() and _own(d))
+
+
+def image_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(the image files of a class folder, sorted; the other files it holds)."""
+    files = sorted(f for f in folder.iterdir() if f.is_file() and _own(f))
+    return ([f for f in files if f.suffix.lower() in IMAGE_SUFFIXES],
+            [f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES])
+
+
 def folder_source(cfg: DatasetConfig) -> Source:
-    """Images in data_dir/<split>/<class>/*.png|jpg|jpeg, decoded one at a time with PIL (an
-    undecodable file is named, not fatal here: the checks decide) and converted to RGB. Classes
-    are the class folders of all splits, sorted; each split's files are shuffled with a fixed
-    seed (the file names are all it holds)."""
+    """Images in data_dir/<split>/<class>/<file> (IMAGE_SUFFIXES), decoded one at a time with
+    PIL (an undecodable file is named, not fatal here: the checks decide), turned upright by
+    their EXIF orientation and converted to RGB. Classes are the class folders of all splits,
+    sorted; hidden and tools' folders and files are left out, other files are counted in the
+    checks' warnings. Each split's files are shuffled with a fixed seed (the file names are all
+    it holds)."""
     root = Path(cfg.data_dir or "")
     if not root.is_dir():
         raise DataError(f"dataset.data_dir {str(root)!r} is not a folder")
-    folders = sorted(d.name for d in root.iterdir() if d.is_dir())
+    folders = sorted(d.name for d in root.iterdir() if d.is_dir() and _own(d))
     for name in folders:
         if name not in SPLITS:
             log.warning("%s: ignoring folder %r (split folders: %s)", root, name, ", ".join(SPLITS))
     present = [s for s in SPLITS if s in folders]
-    classes = sorted({c.name for s in present for c in (root / s).iterdir() if c.is_dir()})
+    classes = sorted({c.name for s in present for c in folder_classes(root / s)})
     if not classes:
         raise DataError(f"{root}: not a <split>/<class>/<image> folder: no class folders in "
                         f"{', '.join(present) or 'any split folder (train, validation, test)'}")
     files: dict[str, tuple[list[str], np.ndarray]] = {}
+    ignored: Counter[str] = Counter()
     for split in present:
         names, labels = [], []
         for label, cls in enumerate(classes):
             folder = root / split / cls
             if folder.is_dir():
-                found = sorted(f.name for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-                names += [f"{cls}/{f}" for f in found]
+                found, other = image_files(folder)
+                names += [f"{cls}/{f.name}" for f in found]
                 labels += [label] * len(found)
+                ignored.update(f.suffix.lower() or "(no suffix)" for f in other)
         if not names:
             log.warning("%s/%s: no %s images; the split is treated as missing", root, split,
                         "|".join(IMAGE_SUFFIXES))
             continue
         order = np.random.default_rng(SPLIT_SEED).permutation(len(names))[:cfg.max_examples_per_split]
         files[split] = ([names[i] for i in order], np.asarray(labels, np.int64)[order])
+    notes = [f"ignored {sum(ignored.values())} file(s) that are not images by their suffix ("
+             + ", ".join(f"{k}: {n}" for k, n in sorted(ignored.items()))
+             + f"; images: {'|'.join(IMAGE_SUFFIXES)})"] if ignored else []
     return Source(f"folder:{root}", len(classes), classes,
                   {s: _folder_examples(root / s, *v) for s, v in files.items()},
                   {s: len(v[0]) for s, v in files.items()},
-                  lambda split, i: str(root / split / files[split][0][i]))
+                  lambda split, i: str(root / split / files[split][0][i]), notes)
 
 
 def _folder_examples(folder: Path, names: list[str], labels: np.ndarray) -> Iterator[Example]:
@@ -210,8 +245,11 @@ def read_image(path: Path, index: int = 0, label: int = 0) -> Example:
     """One image file as an RGB example; `image` None (and the reason) where PIL cannot decode
     it, a DataError where its mode cannot become 8-bit RGB."""
     try:
-        with Image.open(path) as image:
-            image.load()
+        with Image.open(path) as opened:
+            opened.load()
+            # A camera's photo is stored as the sensor read it, with the turn that makes it
+            # upright in its EXIF orientation; a viewer applies it, and so does training.
+            image = ImageOps.exif_transpose(opened)
             mode = image.mode
             if mode != "RGB" and mode not in CONVERTIBLE_MODES:
                 raise DataError(f"{path}: image mode {mode} (16-bit or float pixels) cannot be "
@@ -385,7 +423,7 @@ class DataChecks:
         """The report; raises DataError on what no candidate could learn from or be scored on
         (bad files under bad_images: fail, an empty split, too few examples of a class, leakage
         under duplicates: fail)."""
-        cfg, warnings = self.cfg, []
+        cfg, warnings = self.cfg, list(self.source.notes)
         if self.bad_count and cfg.bad_images == "fail":
             raise DataError(f"{self.bad_count} image file(s) cannot be decoded: "
                             f"{_some(self.bad, self.bad_count)}; fix or remove them, or set "
@@ -415,6 +453,12 @@ class DataChecks:
                             + (f" (or raise dataset.max_examples_per_split, "
                                f"{cfg.max_examples_per_split})" if cfg.max_examples_per_split
                                else ""))
+        for split in ("validation", "test"):
+            # Selection (validation) or the reported error (test) would leave these classes out.
+            absent = [f"{names[i]!r}" for i in np.flatnonzero(self.counts[split] == 0)]
+            if absent:
+                warnings.append(f"{len(absent)} class(es) have no {split} example, so the {split} "
+                                f"error leaves them out: {_some(absent[:EXAMPLES], len(absent))}")
         largest, smallest = int(np.argmax(train)), int(np.argmin(train))
         ratio = float(train[largest] / train[smallest])
         if ratio > cfg.max_imbalance:
@@ -515,16 +559,15 @@ def _peek_folder(root: Path, size: tuple[int, int] | None) -> Peek | None:
     if not train.is_dir():
         return None
     classes = {d.name for split in root.iterdir() if split.is_dir() and split.name in SPLITS
-               for d in split.iterdir() if d.is_dir()}
+               for d in folder_classes(split)}
     if size:
         return Peek(size + (3,), len(classes), "dataset.image_size")
-    first = next((f for d in sorted(p for p in train.iterdir() if p.is_dir())
-                  for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES), None)
+    first = next((f for d in folder_classes(train) for f in image_files(d)[0]), None)
     if first is None:
         return None
     try:
         with Image.open(first) as image:
-            width, height = image.size
+            width, height = ImageOps.exif_transpose(image).size
     except OSError:
         return None
     return Peek((height, width, 3), len(classes), f"its first image {first}")

@@ -110,8 +110,13 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
 
     history = state["history"]
     test_error = assessment.score.error
-    best_single = min((h["best_single"] for h in history),
-                      key=lambda b: _validation_loss(history, b["name"]))
+    # The one selection measures the returned model against (adanas.ensemble.best_subnetwork:
+    # the largest tower within the validation noise of the lowest loss), so that the report
+    # names one best single tower; ensembles written before it was recorded: the lowest loss.
+    best = state.get("best_single")
+    best_single = ({"name": best["spec"]["name"], "arch": best["spec"]["arch_str"],
+                    "test_error": best["metrics"]["test_error"]} if best else
+                   min((h["best_single"] for h in history), key=lambda b: _validation_loss(history, b["name"])))
     iterations = [{
         "iteration": h["iteration"],
         "chosen": h["chosen"],

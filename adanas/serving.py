@@ -64,7 +64,17 @@ def export_saved_model(model, out_dir: str | os.PathLike, image_shape, class_nam
         return predict(tf.cast(images, tf.float32))
 
     def decode(data):
-        image = tf.io.decode_image(data, channels=c, expand_animations=False)
+        if c == 1:
+            # TF decodes GIF and BMP to colour only (channels=1 is refused): those as RGB, then
+            # grey, as its PNG and JPEG decoders convert colour images.
+            colour_only = tf.logical_or(tf.equal(tf.strings.substr(data, 0, 3), b"GIF"),
+                                        tf.equal(tf.strings.substr(data, 0, 2), b"BM"))
+            image = tf.cond(colour_only,
+                            lambda: tf.image.rgb_to_grayscale(
+                                tf.io.decode_image(data, channels=3, expand_animations=False)),
+                            lambda: tf.io.decode_image(data, channels=1, expand_animations=False))
+        else:
+            image = tf.io.decode_image(data, channels=c, expand_animations=False)
         image = tf.cast(image, tf.float32)
         size = tf.shape(image)[:2]
         same = tf.logical_and(tf.equal(size[0], h), tf.equal(size[1], w))

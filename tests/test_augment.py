@@ -73,8 +73,7 @@ def _rgb(seed=0, side=16):
 def test_autoaugment_operations_by_hand():
     from adanas.autoaugment import apply_op
     img = _rgb()
-    side = img.shape[0]
-    run = lambda name, m=9, s=1.0: apply_op(tf.constant(img), name, m, s, side).numpy()  # noqa: E731
+    run = lambda name, m=9, s=1.0: apply_op(tf.constant(img), name, m, s).numpy()  # noqa: E731
     np.testing.assert_allclose(run("Invert"), 255 - img)
     np.testing.assert_allclose(run("Solarize", 0), img)                     # threshold 256: nothing
     np.testing.assert_allclose(run("Solarize", 9), 255 - img)               # threshold 0: all
@@ -88,6 +87,11 @@ def test_autoaugment_operations_by_hand():
     # Translating by 10/32 of the side moves content and fills the gap with grey.
     moved = run("TranslateX", 9)
     assert (moved[:, -5:] == 128.0).all()
+    # On a 16 x 48 image: 15 columns (10/32 of the width) and 5 rows (of the height).
+    wide = tf.constant(np.random.default_rng(1).uniform(0, 255, (16, 48, 3)).astype(np.float32))
+    across, down = (apply_op(wide, name, 9, 1.0).numpy() for name in ("TranslateX", "TranslateY"))
+    assert (across[:, -15:] == 128.0).all() and (across[:, -16] != 128.0).any()
+    assert (down[-5:] == 128.0).all() and (down[-6] != 128.0).any()
     np.testing.assert_allclose(run("Rotate", 0), img)                       # 0 degrees
     np.testing.assert_allclose(run("Sharpness", 9, -1.0)[0], img[0])        # border unchanged
 
@@ -125,5 +129,5 @@ def test_randaugment_ops_each_run_on_one_image():
     from adanas import autoaugment
     image = tf.constant(np.random.default_rng(0).uniform(0, 255, (16, 16, 3)), tf.float32)
     for name in autoaugment.RANDAUGMENT_OPS[1:]:
-        out = autoaugment.apply_op(image, name, 4.5, 1.0, 16).numpy()
+        out = autoaugment.apply_op(image, name, 4.5, 1.0).numpy()
         assert out.shape == (16, 16, 3) and np.isfinite(out).all() and 0 <= out.min() and out.max() <= 255, name

@@ -55,6 +55,40 @@ def test_tfds_dataset_through_the_real_loader(tmp_path):
     assert meta["checks"]["duplicates"]["across"]["test/train"]["count"] == 30
 
 
+class AdanasTinyNoTest(tfds.core.GeneratorBasedBuilder):
+    """A real tfds dataset made here (no network): a train and a validation split, no test split
+    (as tf_flowers has no test and beans has a validation split)."""
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(6, 6, 3)),
+                                                 "label": tfds.features.ClassLabel(num_classes=2)}),
+            supervised_keys=("image", "label"))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(40, 0), "validation": self._generate_examples(10, 1)}
+
+    def _generate_examples(self, n, seed):
+        rng = np.random.default_rng(seed)
+        for i in range(n):
+            yield i, {"image": rng.integers(0, 256, (6, 6, 3), dtype=np.uint8), "label": i % 2}
+
+
+def test_a_tfds_dataset_is_prepared_before_its_splits_are_read(tmp_path):
+    # Unprepared, tfds knows no splits: the step prepared it first, then read the splits it has
+    # (before 2026-12-01 it assumed train and test: 'Unknown split "test"').
+    meta = _prepare(tmp_path, name="adanas_tiny_no_test", data_dir=str(tmp_path / "tfds"), download=True,
+                    test_fraction=0.25)
+    assert meta["splits"] == {"train": 30, "validation": 10, "test": 10}
+    assert meta["source"] == "tfds:adanas_tiny_no_test"
+    # Prepared now: a second run without download reads the very same data.
+    again = _prepare(tmp_path, out="again", name="adanas_tiny_no_test", data_dir=str(tmp_path / "tfds"),
+                     test_fraction=0.25)
+    assert again["fingerprint"] == meta["fingerprint"]
+
+
 def test_tfds_missing_data_without_download(tmp_path):
     with pytest.raises(DataError, match="download: true"):
         _prepare(tmp_path, name="cifar10", data_dir=str(tmp_path))

@@ -269,3 +269,48 @@ def test_dataset_config_defaults():
     assert (ds.shard_size, ds.encoding, ds.image_size, ds.bad_images, ds.duplicates,
             ds.min_examples_per_class, ds.max_imbalance) == (4096, "png", None, "fail", "warn", 2, 10.0)
     assert config.from_dict({"dataset": {"image_size": [32, 32]}}).dataset.image_size == [32, 32]
+
+
+def test_a_folder_takes_every_image_format_leaves_tools_files_out_and_counts_the_rest(tmp_path):
+    root = _folder(tmp_path / "images")
+    rng = np.random.default_rng(7)
+    for suffix in ("webp", "bmp", "gif", "tiff"):   # PIL reads them all: none may be dropped
+        _image(root / "train" / "a" / f"more.{suffix}", rng.integers(0, 256, (5, 5, 3)))
+    # What notebooks, macOS and NAS boxes leave behind is neither a class nor an image.
+    _image(root / "train" / ".ipynb_checkpoints" / "0.png", rng.integers(0, 256, (5, 5, 3)))
+    _image(root / "train" / "@eaDir" / "0.png", rng.integers(0, 256, (5, 5, 3)))
+    (root / "train" / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (root / "train" / "b" / ".DS_Store").write_bytes(b"\x00")
+    (root / "train" / "b" / "labels.csv").write_text("file,label\n")
+    (root / "train" / "b" / "notes.txt").write_text("x\n")
+    meta = _prepare(root, tmp_path / "ds")
+    assert meta["class_names"] == ["a", "b"]
+    assert meta["checks"]["class_counts"]["train"] == [8, 4]
+    assert meta["checks"]["bad_images"]["count"] == 0
+    assert "ignored 2 file(s) that are not images by their suffix (.csv: 1, .txt: 1;" \
+        in " ".join(meta["checks"]["warnings"])
+    # The cost estimate counts the training images the same way.
+    from adanas import cost
+    assert cost._training_examples(config.from_dict({"dataset": {"name": "folder", "data_dir": str(root)}}))[0] == 12
+
+
+def test_a_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
+    # As the sensor stored it: 4 rows x 8 columns, left half dark; EXIF 6 says turn it 90
+    # degrees clockwise to view it, so upright it is 8 rows x 4 columns, top half dark.
+    pixels = np.full((4, 8, 3), 250, np.uint8)
+    pixels[:, :4] = 0
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path, exif=exif)
+    upright = data.read_image(path).image
+    assert upright.shape == (8, 4, 3)
+    assert upright[:4].max() == 0 and upright[4:].min() == 250
+
+
+def test_a_class_missing_from_validation_or_test_is_warned_of(tmp_path):
+    root = _folder(tmp_path / "images", {"train": {"a": 4, "b": 4, "c": 4},
+                                         "validation": {"a": 2, "b": 2}, "test": {"a": 2, "b": 2, "c": 2}})
+    warnings = " ".join(_prepare(root, tmp_path / "ds")["checks"]["warnings"])
+    assert "1 class(es) have no validation example, so the validation error leaves them out: 'c'" in warnings
+    assert "no test example" not in warnings

@@ -128,6 +128,18 @@ def test_the_bytes_signature_takes_other_sizes_and_channels(searched):
     out = fn(image_bytes=tf.stack([jpeg, tf.io.encode_png(x[0])]))
     p = out["probabilities"].numpy()
     assert p.shape == (2, 10) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    # GIF and BMP (TF decodes them to colour only) of the same grey digit serve as its PNG does.
+    import io
+
+    from PIL import Image
+    encoded = []
+    for fmt in ("GIF", "BMP"):
+        buffer = io.BytesIO()
+        Image.fromarray(x[0][..., 0]).convert("RGB").save(buffer, format=fmt)
+        encoded.append(buffer.getvalue())
+    both = fn(image_bytes=tf.constant(encoded + [tf.io.encode_png(x[0]).numpy()]))["probabilities"].numpy()
+    np.testing.assert_allclose(both[0], both[2], atol=1e-6)
+    np.testing.assert_allclose(both[1], both[2], atol=1e-6)
 
 
 def test_the_student_is_exported_like_the_ensemble_and_compared_with_it(searched):

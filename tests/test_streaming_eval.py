@@ -198,7 +198,8 @@ def sharded_search(tmp_path_factory):
     mixture = {"weights": weights.tolist(), "bias": bias.tolist()}
     record = {"iteration": 0, "members": members, "history": [entry], "mixture": mixture,
               "returned": {"label": "ensemble", "members": members, "mixture": mixture},
-              "best_single": members[0], "stopped": "done"}
+              # Selection's best single (its noise-tie rule may pick another than the lowest loss).
+              "best_single": members[1], "stopped": "done"}
     artifacts.write_ensemble(
         root / "ensemble", record, {n: root / f"{n}.keras" for n in models},
         {"returned": {s: (part.transpose(1, 0, 2) for part in shards[s]) for s in SIZES}})
@@ -241,6 +242,9 @@ def test_evaluate_over_shards_reports_what_the_whole_test_split_gives(sharded_se
         "model", "logit_drift", "temperature", "saved_model", "serving_drift", "class_names",
         "confusion_matrix", "per_class", "calibration", "latency", "candidates"}
     assert artifacts.read_report(root / "report")["test_error"] == report["test_error"]
+    # The report names the best single tower selection measured the returned model against.
+    assert report["best_single_candidate"] == {"name": "m1", "arch": "dense m1",
+                                               "test_error": _spec("m1")["metrics"]["test_error"]}
 
 
 def test_evaluate_fails_on_a_shard_whose_cached_logits_are_off(sharded_search, tmp_path):
