@@ -128,6 +128,18 @@ def test_requirements_script_lists_pyprojects_pins():
     assert bad.returncode != 0 and "no extra 'gpus'" in bad.stderr
 
 
+def test_each_image_pins_the_tensorboard_of_its_tensorflow():
+    """tensorflow-tpu 2.20.0 asks for tensorboard~=2.20.0 (checked with pip's resolver on
+    2026-12-01: with 2.21.0 the TPU image's requirements are ResolutionImpossible). TF 2.21 asks
+    for none, and the summaries need one: each image gets its TensorFlow's minor release."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for extra in DOCKERFILES.values():
+        pins = dict(re.sub(r"\[.*\]", "", r).split("==")
+                    for r in project["dependencies"] + project["optional-dependencies"][extra])
+        (tf,) = [v for k, v in pins.items() if k in ("tensorflow", "tensorflow-cpu", "tensorflow-tpu")]
+        assert pins.get("tensorboard", "").rsplit(".", 1)[0] == tf.rsplit(".", 1)[0], (extra, pins.get("tensorboard"), tf)
+
+
 def test_every_requirement_is_pinned():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
