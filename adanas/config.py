@@ -1114,6 +1114,36 @@ def check_target(cfg: Config, target: str) -> None:
                    f"(GKE node label cloud.google.com/gke-tpu-topology)")
 
 
+# Where Vertex AI's pipeline pods see Cloud Storage (Cloud Storage FUSE): gs://b/p is /gcs/b/p.
+GCS_MOUNT = "/gcs/"
+
+
+def check_data_dir(cfg: Config, target: str) -> None:
+    """dataset.data_dir as a submitted pipeline's data step finds it: in its pod, not on the
+    submitting machine (kfp.local runs see this machine's files, so only what is compiled or
+    submitted for a target is checked). vertex: on Cloud Storage; kubernetes: an absolute path
+    in the pod (or gs:// for a prepared tfds folder, which tfds reads itself). A tfds dataset
+    that is downloaded (download: true) may be put anywhere."""
+    ds, path = cfg.dataset, cfg.dataset.data_dir
+    if not path or ds.name in EMBEDDED_DATASETS or (ds.name != FOLDER_DATASET and ds.download):
+        return
+    what = ("the image folder" if ds.name == FOLDER_DATASET
+            else f"the prepared tfds data of {ds.name} (or set dataset.download: true)")
+    where = f"the {target} target's data step runs in a pod, which does not see this machine's files"
+    if target == "vertex":
+        _check(path.startswith(("gs://", GCS_MOUNT)), "dataset.data_dir",
+               f"got {path!r}: {where}; put {what} on Cloud Storage and give its gs://bucket/path "
+               f"(or {GCS_MOUNT}bucket/path)")
+    elif ds.name == FOLDER_DATASET:
+        _check(path.startswith("/"), "dataset.data_dir",
+               f"got {path!r}: {where}; give the absolute path where {what} is in the pod "
+               f"(gs:// folders are read through Vertex AI's {GCS_MOUNT} mount, which open-source "
+               f"KFP pods do not have)")
+    else:
+        _check(path.startswith(("/", "gs://")), "dataset.data_dir",
+               f"got {path!r}: {where}; give a gs:// path or an absolute path in the pod for {what}")
+
+
 # --- documentation: YAML with comments, JSON Schema ---------------------------------------------
 
 def to_yaml(obj: Any, indent: int = 0) -> str:

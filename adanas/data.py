@@ -36,7 +36,7 @@ from PIL import Image, ImageOps
 
 from adanas import artifacts
 from adanas.artifacts import SPLITS
-from adanas.config import AugmentationConfig, ConfigError, DatasetConfig
+from adanas.config import GCS_MOUNT, AugmentationConfig, ConfigError, DatasetConfig
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +198,13 @@ def folder_source(cfg: DatasetConfig) -> Source:
     sorted; hidden and tools' folders and files are left out, other files are counted in the
     checks' warnings. Each split's files are shuffled with a fixed seed (the file names are all
     it holds)."""
-    root = Path(cfg.data_dir or "")
+    given = cfg.data_dir or ""
+    # Cloud Storage is read through Vertex AI's mount (adanas.config.check_data_dir).
+    root = Path(GCS_MOUNT + given.removeprefix("gs://") if given.startswith("gs://") else given)
     if not root.is_dir():
-        raise DataError(f"dataset.data_dir {str(root)!r} is not a folder")
+        raise DataError(f"dataset.data_dir {given!r} is not a folder"
+                        + (f" ({root}: gs:// folders are read through Vertex AI's {GCS_MOUNT} "
+                           f"mount, which this machine does not have)" if given != str(root) else ""))
     folders = sorted(d.name for d in root.iterdir() if d.is_dir() and _own(d))
     for name in folders:
         if name not in SPLITS:

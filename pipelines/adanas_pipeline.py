@@ -27,7 +27,7 @@ from adanas.customjob import LOCATION as GOOGLE_CLOUD_LOCATION
 from adanas.customjob import PROJECT as GOOGLE_CLOUD_PROJECT
 from adanas.customjob import JobOptions
 from components.custom_job import as_custom_job
-from adanas.config import Config, TaskResources, check_target, section_json
+from adanas.config import Config, TaskResources, check_data_dir, check_target, section_json
 from adanas.continuation import WarmStart, continued_search
 
 
@@ -174,6 +174,8 @@ def build_pipeline(cfg: Config, target: str = "vertex", caching: bool | None = N
 
 def compile_pipeline(cfg: Config, output, target: str = "vertex",
                      caching: bool | None = None, warm_start: WarmStart | None = None) -> Path:
+    # What is compiled runs on the target's pods: the data must be where they can read it.
+    check_data_dir(cfg, target)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(build_pipeline(cfg, target, caching, warm_start), str(output))

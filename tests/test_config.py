@@ -242,3 +242,40 @@ def test_cli_validate_target_and_schema(tmp_path, capsys):
     out = tmp_path / "s.json"
     assert cli.main(["schema", "--output", str(out)]) == 0
     assert json.loads(out.read_text()) == config.json_schema()
+
+
+def test_a_submitted_pipeline_must_find_its_data_where_its_pods_run(tmp_path):
+    from pipelines.adanas_pipeline import compile_pipeline
+
+    def data(**dataset):
+        return config.from_dict(config.merge(tiny_config_dict(), {"dataset": dataset}))
+
+    images = data(name="folder", data_dir="./images")
+    for target in ("vertex", "kubernetes"):
+        with pytest.raises(ConfigError) as e:
+            config.check_data_dir(images, target)
+        assert e.value.path == "dataset.data_dir" and "does not see this machine's files" in str(e.value)
+    # Compiling (compile, submit, kfp-submit) checks it before anything is built.
+    with pytest.raises(ConfigError, match="gs://bucket/path"):
+        compile_pipeline(images, tmp_path / "p.yaml", "vertex")
+    assert not (tmp_path / "p.yaml").exists()
+    for ok, target in (("gs://b/images", "vertex"), ("/gcs/b/images", "vertex"), ("/data/images", "kubernetes")):
+        config.check_data_dir(data(name="folder", data_dir=ok), target)
+    with pytest.raises(ConfigError, match="/gcs/ mount, which open-source KFP pods do not have"):
+        config.check_data_dir(data(name="folder", data_dir="gs://b/images"), "kubernetes")
+    # tfds: a prepared folder must be reachable; one downloaded in the pod may go anywhere.
+    with pytest.raises(ConfigError, match="or set dataset.download: true"):
+        config.check_data_dir(data(name="mnist", data_dir="/home/me/tfds"), "vertex")
+    config.check_data_dir(data(name="mnist", data_dir="gs://b/tfds"), "kubernetes")
+    config.check_data_dir(data(name="mnist", data_dir="tfds", download=True), "vertex")
+    config.check_data_dir(data(), "vertex")   # the embedded digits
+
+
+def test_validate_checks_the_data_dir_only_for_a_target(tmp_path, capsys):
+    from pipelines import cli
+    root = tmp_path / "images"
+    cfg = tmp_path / "folder.yaml"
+    cfg.write_text(f"dataset: {{name: folder, data_dir: {root}}}\naugmentation: {{cutout: 0}}\n")
+    assert cli.main(["validate", "--config", str(cfg)]) == 0
+    assert cli.main(["validate", "--config", str(cfg), "--target", "vertex"]) != 0
+    assert "dataset.data_dir" in capsys.readouterr().err

@@ -314,3 +314,11 @@ def test_a_class_missing_from_validation_or_test_is_warned_of(tmp_path):
     warnings = " ".join(_prepare(root, tmp_path / "ds")["checks"]["warnings"])
     assert "1 class(es) have no validation example, so the validation error leaves them out: 'c'" in warnings
     assert "no test example" not in warnings
+
+
+def test_a_gs_folder_is_read_through_the_vertex_mount(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match=r"'gs://b/images' is not a folder \(/gcs/b/images: gs:// folders"):
+        _prepare("gs://b/images", tmp_path / "ds")
+    root = _folder(tmp_path / "gcs" / "b" / "images")
+    monkeypatch.setattr(data, "GCS_MOUNT", str(tmp_path / "gcs") + "/")   # as Vertex AI mounts it
+    assert _prepare("gs://b/images", tmp_path / "ds")["splits"]["train"] == 8
