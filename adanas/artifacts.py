@@ -63,10 +63,12 @@ Student (distill step)
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -105,11 +107,16 @@ class ArtifactError(ValueError):
 
 # Records are read and written through _open (below): a local folder or a gs:// one alike.
 
+def _stamped(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """`record` stamped with its format (what _checked reads back)."""
+    return {"format": {"kind": f"adanas.{kind}", "version": FORMAT_VERSION},
+            **{k: v for k, v in record.items() if k != "format"}}
+
+
 def _write_record(folder: PathLike, name: str, kind: str, record: dict[str, Any]) -> dict[str, Any]:
     """Writes `record` stamped with its format; returns what was written."""
     _makedirs(folder)
-    body = {"format": {"kind": f"adanas.{kind}", "version": FORMAT_VERSION},
-            **{k: v for k, v in record.items() if k != "format"}}
+    body = _stamped(kind, record)
     with _open(_join(folder, name), "w") as f:
         f.write(json.dumps(body, indent=2))
     return body
@@ -597,11 +604,36 @@ RUN_RECORD = "adanas-run.json"
 def write_run_record(folder: PathLike, record: dict[str, Any]) -> None:
     """adanas-run.json in a local run's folder ({pipeline root}/{run name}): the config it ran,
     how (caching, hermetic, warm start, resumed run), its state, and at the end its summary."""
-    _write_record(folder, RUN_RECORD, "run", record)
+    # Rewritten after every task while `adanas runs` may read it or the run be killed: written
+    # to a file of its own first, then renamed over the record, so no one sees half of it.
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    body = _stamped("run", record)
+    # One name per writer (a run's tasks end on threads of their own).
+    tmp = folder / f".{RUN_RECORD}.{os.getpid()}-{threading.get_ident()}.tmp"
+    try:
+        tmp.write_text(json.dumps(body, indent=2))
+        os.replace(tmp, folder / RUN_RECORD)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_run_record(folder: PathLike) -> dict[str, Any]:
-    return _read_record(folder, RUN_RECORD, "run")
+    path = Path(folder) / RUN_RECORD
+    if not path.is_file():
+        raise ArtifactError(f"{folder}: not a local run folder (no {RUN_RECORD}); pass the folder "
+                            f"of an `adanas run`, or its name under the pipeline root")
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as e:     # not JSON, or not text: cut short or edited by hand
+        record, why = None, str(e)
+    else:
+        why = f"a JSON {type(record).__name__}, not an object"
+    if not isinstance(record, dict):
+        raise ArtifactError(f"{path}: not a readable run record ({why}): fix the file, or move "
+                            f"the run's folder out of the pipeline root")
+    return _checked(record, path, "run")
 
 
 def update_run_record(folder: PathLike, **fields: Any) -> dict[str, Any]:
@@ -615,12 +647,28 @@ def is_run_folder(folder: PathLike) -> bool:
 
 
 def run_folders(pipeline_root: PathLike) -> list[Path]:
-    """The local runs under a pipeline root, oldest first (by name: kfp.local's timestamps)."""
+    """The local runs under a pipeline root, oldest first (by their start; kfp.local's
+    timestamped names break ties)."""
     root = Path(pipeline_root)
     if not root.is_dir():
         return []
-    return sorted((p for p in root.iterdir() if is_run_folder(p)),
-                  key=lambda p: (read_run_record(p).get("started", ""), p.name))
+    return sorted((p for p in root.iterdir() if is_run_folder(p)), key=_run_started)
+
+
+def _run_started(folder: Path) -> tuple[str, str]:
+    try:
+        started = read_run_record(folder).get("started")
+    except (ArtifactError, OSError):
+        started = None
+    if not isinstance(started, str):
+        # A record that cannot be read (or has no start) still lists, `adanas runs` saying
+        # why: by when it was last written, in the format of `started`.
+        try:
+            mtime = (folder / RUN_RECORD).stat().st_mtime
+        except OSError:
+            return "", folder.name
+        started = datetime.datetime.fromtimestamp(mtime).isoformat(timespec="seconds")
+    return started, folder.name
 
 
 def is_ensemble(folder: PathLike) -> bool:

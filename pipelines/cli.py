@@ -32,12 +32,14 @@ def _load(args):
 
 def cmd_validate(args) -> int:
     cfg = _load(args)
-    from adanas.config import check_target
-    check_target(cfg, args.target)
+    from adanas.config import check_data_dir, check_target
+    check_target(cfg, args.target or "vertex")
+    if args.target:   # a local run reads this machine's files; a submitted one its pods'
+        check_data_dir(cfg, args.target)
     seen = args.dataset_seen
     shape = (f" (dataset {cfg.dataset.name}: {'x'.join(map(str, seen.image_shape))} images, "
              f"{seen.num_classes} classes)" if seen else "")
-    print(cfg.to_yaml() if args.show else f"{args.config}: OK for the {args.target} target{shape}")
+    print(cfg.to_yaml() if args.show else f"{args.config}: OK for the {args.target or 'vertex'} target{shape}")
     return 0
 
 
@@ -186,8 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--show", action="store_true",
                    help="print the full config with defaults, as YAML with each key's doc")
-    p.add_argument("--target", choices=["vertex", "kubernetes"], default="vertex",
-                   help="also check the rules of this compile target (default: %(default)s)")
+    p.add_argument("--target", choices=["vertex", "kubernetes"], default=None,
+                   help="also check the rules of this compile target, and that dataset.data_dir is "
+                        "where its pods can read it (default: vertex's rules, data_dir as local "
+                        "runs read it)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="write the config's JSON Schema (for YAML editors)",
@@ -205,10 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--pipeline-root", default="runs/local",
                    help="where task outputs are written (default: %(default)s)")
-    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=False,
+    # None: not given (off, on), so that an option --in-process or --resume cannot honour is
+    # refused even when it says the default (pipelines/long_search.py: run_setup).
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
                    help="reuse outputs of tasks already run with the same inputs "
                         "(default: off)")
-    p.add_argument("--hermetic", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--hermetic", action=argparse.BooleanOptionalAction, default=None,
                    help="give each task copies of its declared input artifacts only, the rest of "
                         "the run hidden, as open-source KFP does (default: on)")
     p.add_argument("--in-process", action="store_true",
@@ -218,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "to <pipeline-root>/<run>/run.log and each task's task.log, and only "
                         "one line per task start and end is printed)")
     long_search.add_run_options(p)
-    p.set_defaults(func=cmd_run)
+    # args.parser: long_search.given compares each option with its default there.
+    p.set_defaults(func=cmd_run, parser=p)
 
     p = sub.add_parser("compile", help="compile the pipeline to YAML",
                        description="Compile the pipeline for a config to a KFP v2 YAML "
@@ -282,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Vertex AI API endpoint (default: the region's; for private endpoints "
                         "and tests)")
     long_search.add_submit_options(p)
-    p.set_defaults(func=cmd_submit)
+    p.set_defaults(func=cmd_submit, parser=p)
     long_search.add_commands(sub, _config_args, _load)
 
     p = sub.add_parser("components", help="export each component's YAML spec for reuse",

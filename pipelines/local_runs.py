@@ -4,9 +4,10 @@
 
 - the run's folder is named by us before anything runs (`{pipeline name}-{timestamp}`, the name
   kfp.local would give it), so its record (`adanas-run.json`, adanas.artifacts) is written
-  first: the config, how it runs, and `status: running` with this process's id. A run killed
-  with its process group keeps that record; `adanas runs` shows it as interrupted, and
-  `adanas run --resume RUN` reads its config back from it;
+  first: the config, how it runs, and `status: running` with this process's id (and, on
+  Linux, its start time and the boot's id, so that a later process given the same id is not
+  taken for it). A run killed with its process group keeps that record; `adanas runs` shows it
+  as interrupted, and `adanas run --resume RUN` reads its config back from it;
 - every finished task writes a kfp.local cache entry, also without `--cache` (the cache is then
   write-only: nothing is reused), so a broken run can be resumed with its finished tasks
   reused;
@@ -123,8 +124,9 @@ def recorded_run(cfg: Config, root: Path, *, caching: bool, hermetic: bool,
     run.folder.mkdir(parents=True, exist_ok=False)
     artifacts.write_run_record(run.folder, {
         "name": name, "config_name": cfg.name, "started": _now(), "status": "running",
-        "pid": os.getpid(), "host": socket.gethostname(), "config": cfg.to_dict(),
-        "config_source": config_source, "caching": caching, "hermetic": hermetic,
+        "pid": os.getpid(), "host": socket.gethostname(), **process_identity(os.getpid()),
+        "config": cfg.to_dict(), "config_source": config_source, "caching": caching,
+        "hermetic": hermetic,
         "warm_start": None if warm_start is None else {"uri": warm_start.uri,
                                                        "iteration": warm_start.iteration,
                                                        "members": warm_start.members},
@@ -171,12 +173,40 @@ def resolve_run(run: str | os.PathLike, pipeline_root: str | os.PathLike) -> Pat
                      + (f"; runs there: {', '.join(known[-5:])}" if known else "; it has none"))
 
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def process_identity(pid: int) -> dict[str, Any]:
+    """What tells process `pid` from a later one given the same id (after a reboot, or in a
+    container where adanas is PID 1 each time): its start time in clock ticks since boot and
+    the boot's id. {} where /proc does not tell them (not Linux) or no process has the id."""
+    try:
+        boot_id = BOOT_ID.read_text().strip()
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        # Field 22, starttime; fields are counted from the pid, but the command name (field 2,
+        # in parentheses) may hold spaces and parentheses itself: count from its last ')'.
+        started = int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return {"pid_started": started, "boot_id": boot_id}
+
+
 def process_alive(record: dict[str, Any]) -> bool:
     """Whether the process that ran a run still runs (on this host)."""
     if record.get("host") != socket.gethostname() or not record.get("pid"):
         return False
+    pid = int(record["pid"])
+    if pid == os.getpid():
+        # The process asking (resuming the run, listing it) is not the one that ran it: that
+        # one had this id before, and is gone.
+        return False
+    if record.get("pid_started") is not None and BOOT_ID.exists():
+        # The same process only if it started when the recorded one did, in the same boot.
+        return process_identity(pid) == {"pid_started": record["pid_started"],
+                                         "boot_id": record.get("boot_id")}
+    # An older record, or no /proc: whichever process has the id now.
     try:
-        os.kill(int(record["pid"]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -203,7 +233,13 @@ def warm_start_folder(value: str | os.PathLike, pipeline_root: str | os.PathLike
         raise ValueError(f"--warm-start {str(value)!r}: no such folder (give an ensemble artifact "
                          f"folder, a local run folder or its name, or a gs:// URI)")
     if artifacts.is_run_folder(path) and not artifacts.is_ensemble(path):
-        final = artifacts.read_run_record(path).get("final_ensemble")
+        record = artifacts.read_run_record(path)
+        if state(record) == "running":
+            # Its newest ensemble is an intermediate one, which the run itself goes on from.
+            raise ValueError(f"--warm-start {str(value)!r}: run {record.get('name', path.name)} is "
+                             f"still running (process {record['pid']}): wait for it to finish, "
+                             f"or pass an ensemble folder")
+        final = record.get("final_ensemble")
         if final and artifacts.is_ensemble(final):
             return Path(final).resolve()
     try:

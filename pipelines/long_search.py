@@ -18,7 +18,7 @@ from typing import Any, Callable
 from adanas import artifacts, continuation, cost, runs
 from adanas.config import Config, from_dict
 from adanas.continuation import WarmStart
-from pipelines import DEFAULT_CONFIG, local_runs
+from pipelines import local_runs
 
 
 # --- options and commands -------------------------------------------------------------------------
@@ -81,8 +81,17 @@ def cmd_runs(args) -> int:
     if not folders:
         print(f"no runs under {args.pipeline_root}")
         return 0
-    records = [artifacts.read_run_record(f) for f in folders]
-    print(runs.format_runs([(r, local_runs.state(r)) for r in records]))
+    rows = []
+    for folder in folders:
+        try:
+            record = artifacts.read_run_record(folder)
+        except (artifacts.ArtifactError, OSError) as e:
+            # Listed with why, the other runs as ever: the path is the run's row already.
+            why = str(e).removeprefix(f"{folder / artifacts.RUN_RECORD}: ")
+            rows.append(({"name": folder.name}, f"unreadable: {why}"))
+        else:
+            rows.append((record, local_runs.state(record)))
+    print(runs.format_runs(rows))
     return 0
 
 
@@ -91,8 +100,13 @@ def cmd_compare(args) -> int:
     for name in args.runs:
         record = artifacts.read_run_record(local_runs.resolve_run(name, args.pipeline_root))
         if not record.get("summary"):
-            raise ValueError(f"run {record['name']} has not finished ({local_runs.state(record)}): "
-                             f"nothing to compare yet (adanas run --resume {record['name']})")
+            state = local_runs.state(record)
+            # --resume refuses a run still going: it only helps one that stopped.
+            hint = (": wait for it to finish" if state == "running" else
+                    f" (adanas run --resume {record['name']})" if state in ("failed", "interrupted")
+                    else "")
+            raise ValueError(f"run {record['name']} has not finished ({state}): nothing to "
+                             f"compare yet{hint}")
         found.append((record["name"], record["summary"]))
     print(runs.format_compare(found))
     return 0
@@ -105,9 +119,12 @@ def run_setup(args, load: Callable[[Any], Config]) -> tuple[Config, WarmStart | 
     pipeline root, caching and hermetic settings it needs (set on `args`)."""
     args.resumed_from, args.config_source = None, args.config
     if args.resume:
-        if args.overrides or args.warm_start or args.config != str(DEFAULT_CONFIG):
-            raise ValueError("--resume reruns the config the run recorded: drop --config, --set "
-                             "and --warm-start")
+        # Resuming with --cache is what --resume does anyway; with --no-cache it could not be.
+        ignored = given(args, "config", "overrides", "warm_start", "hermetic") + \
+            (["--no-cache"] if args.cache is False else [])
+        if ignored:
+            raise ValueError(f"--resume reruns the config the run recorded, with its hermetic "
+                             f"setting and the cache on: drop {', '.join(ignored)}")
         if args.in_process:
             raise ValueError("--resume resumes a kfp.local run; drop --in-process")
         folder = local_runs.resolve_run(args.resume, args.pipeline_root)
@@ -127,6 +144,13 @@ def run_setup(args, load: Callable[[Any], Config]) -> tuple[Config, WarmStart | 
         print(f"AdaNAS: resuming run {record['name']} ({state}) under {args.pipeline_root}: "
               f"its finished tasks come from the cache", flush=True)
         return cfg, warm
+    if args.in_process:
+        ignored = given(args, "cache", "hermetic", "verbose")
+        if ignored:
+            raise ValueError(f"--in-process runs the steps in this process, without kfp.local "
+                             f"(no cache, no hermetic tasks, no task logs): drop "
+                             f"{', '.join(ignored)}")
+    args.cache, args.hermetic = bool(args.cache), args.hermetic is not False
     cfg = load(args)
     if not args.warm_start:
         return cfg, None
@@ -188,3 +212,22 @@ def template_setup(args) -> None:
     if args.max_cost is not None or args.warm_start:
         raise ValueError("--max-cost and --warm-start need the search config (--config): an "
                          "already compiled --template cannot be estimated or continued")
+    ignored = given(args, "config", "overrides", "output")
+    if ignored:
+        raise ValueError(f"--template submits a pipeline compiled already: drop "
+                         f"{', '.join(ignored)}, or drop --template to compile the config")
+
+
+# --- options that another one makes meaningless ---------------------------------------------------
+
+def given(args, *dests: str) -> list[str]:
+    """The options among `dests` (argparse dests) set on the command line, i.e. not at their
+    parser's default, as typed: --set, --cache or --no-cache, ..."""
+    found = []
+    for dest in dests:
+        value = getattr(args, dest)
+        if value == args.parser.get_default(dest):
+            continue
+        flag = "--" + {"overrides": "set"}.get(dest, dest).replace("_", "-")
+        found.append(flag.replace("--", "--no-", 1) if value is False else flag)
+    return found

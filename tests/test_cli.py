@@ -50,3 +50,11 @@ def test_console_script_is_installed():
                          text=True, cwd=ROOT, check=True).stdout
     for command in ("run", "compile", "submit", "validate", "components"):
         assert command in out
+
+
+@pytest.mark.parametrize("flag", ["--cache", "--no-cache", "--no-hermetic", "--hermetic", "--verbose"])
+def test_in_process_refuses_the_options_only_kfp_local_reads(flag, tmp_path, capsys):
+    assert cli.main(["run", "--in-process", flag, "--pipeline-root", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--in-process runs the steps in this process, without kfp.local" in err and f"drop {flag}" in err
+    assert not (tmp_path / "r").exists()  # nothing ran

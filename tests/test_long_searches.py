@@ -15,7 +15,7 @@ import yaml
 
 from adanas import artifacts, checkpoints, config, continuation, cost, generators
 from adanas.continuation import ContinuationError, WarmStart
-from pipelines import cli, hermetic, local_runs
+from pipelines import cli, hermetic, local_runs, long_search
 from pipelines.adanas_pipeline import compile_pipeline
 from conftest import ROOT, Killed, killing_after_epoch, tiny_config_dict, write_dataset
 from test_vertex_submit import JOB_ID, PROJECT, REGISTRY, _all_tasks, _cached, _submit, standin  # noqa: F401
@@ -221,6 +221,20 @@ def test_max_cost_needs_a_config_not_a_template(tmp_path, standin, capsys):
                                 tmp_path / "p.yaml")
     assert _submit(standin, "--template", str(template), "--max-cost", "10") == 2
     assert "--max-cost and --warm-start need the search config" in capsys.readouterr().err
+    assert standin.requests == []
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--set", "seed=2"], "drop --set"),
+    (["--output", "elsewhere.yaml"], "drop --output"),
+    (["--config", str(PAPER / "adanas_gd_cifar10.yaml")], "drop --config"),
+])
+def test_a_template_refuses_the_options_that_only_compiling_reads(flags, named, tmp_path, standin, capsys):
+    template = compile_pipeline(config.load_config(PAPER / "adanas_gd_cifar10.yaml", [f"image={REGISTRY}"]),
+                                tmp_path / "p.yaml")
+    assert _submit(standin, "--template", str(template), *flags) == 2
+    err = capsys.readouterr().err
+    assert "--template submits a pipeline compiled already" in err and named in err
     assert standin.requests == []
 
 
@@ -507,15 +521,112 @@ def test_runs_lists_local_runs_and_compare_puts_them_side_by_side(tmp_path, caps
     assert "runs there: a-2026-01-01" in capsys.readouterr().err
 
 
-def test_resume_refuses_other_settings_and_running_runs(tmp_path, capsys):
+@pytest.fixture
+def live_process():
+    """A process of this host that runs throughout the test (what a running run's record names)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield child
+    child.kill()
+    child.wait()
+
+
+def _run_record(folder, pid, **fields):
+    artifacts.write_run_record(folder, {"name": folder.name, "config_name": "tiny", "status": "running",
+                                        "pid": pid, "host": local_runs.socket.gethostname(),
+                                        "config": config.from_dict(tiny_config_dict()).to_dict(), **fields})
+
+
+def _resume_setup(root, name, *flags):
+    """`adanas run --resume NAME` up to the point where the run would start."""
+    args = cli.build_parser().parse_args(["run", "--resume", name, "--pipeline-root", str(root), *flags])
+    long_search.run_setup(args, cli._load)
+    return args
+
+
+def test_resume_refuses_other_settings_and_running_runs(tmp_path, live_process, capsys):
     root = tmp_path / "runs"
-    artifacts.write_run_record(root / "r", {"name": "r", "status": "running", "pid": os.getpid(),
-                                            "host": local_runs.socket.gethostname(),
-                                            "config": config.from_dict(tiny_config_dict()).to_dict()})
+    _run_record(root / "r", live_process.pid, **local_runs.process_identity(live_process.pid))
     assert cli.main(["run", "--resume", "r", "--pipeline-root", str(root), "--set", "seed=2"]) == 2
     assert "--resume reruns the config the run recorded" in capsys.readouterr().err
+    for flag in ("--no-cache", "--no-hermetic", "--hermetic"):
+        assert cli.main(["run", "--resume", "r", "--pipeline-root", str(root), flag]) == 2
+        assert f"drop {flag}" in capsys.readouterr().err
     assert cli.main(["run", "--resume", "r", "--pipeline-root", str(root)]) == 2
-    assert "is still running" in capsys.readouterr().err
+    assert f"is still running (process {live_process.pid})" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not local_runs.process_identity(os.getpid()), reason="no /proc: pids are all there is")
+def test_a_reused_pid_does_not_keep_a_run_running(tmp_path, live_process, capsys):
+    """After a reboot, or in a container where adanas is PID 1 each time, the recorded pid may
+    name another process, or the resuming one itself."""
+    root = tmp_path / "runs"
+    alive = local_runs.process_identity(live_process.pid)
+    assert set(alive) == {"pid_started", "boot_id"}
+    _run_record(root / "same", live_process.pid, **alive)
+    _run_record(root / "restarted", live_process.pid, **{**alive, "pid_started": alive["pid_started"] + 1})
+    _run_record(root / "rebooted", live_process.pid, **{**alive, "boot_id": "another-boot"})
+    _run_record(root / "itself", os.getpid(), **local_runs.process_identity(os.getpid()))
+    _run_record(root / "older", live_process.pid)        # recorded before start times were
+    states = {p.name: local_runs.state(artifacts.read_run_record(p)) for p in artifacts.run_folders(root)}
+    assert states == {"same": "running", "restarted": "interrupted", "rebooted": "interrupted",
+                      "itself": "interrupted", "older": "running"}
+    for name in ("restarted", "rebooted", "itself"):
+        args = _resume_setup(root, name)
+        assert args.resumed_from == name and args.cache is True
+        assert f"resuming run {name} (interrupted)" in capsys.readouterr().out
+
+
+def test_runs_in_progress_are_neither_continued_nor_advised_to_resume(tmp_path, live_process, capsys):
+    root = tmp_path / "runs"
+    _run_record(root / "going", live_process.pid, **local_runs.process_identity(live_process.pid))
+    _run_record(root / "broken", live_process.pid, status="failed")
+    with pytest.raises(ValueError, match="still running .*: wait for it to finish, or pass an ensemble folder"):
+        local_runs.warm_start_folder("going", root)
+    assert cli.main(["run", "--warm-start", "going", "--pipeline-root", str(root)]) == 2
+    assert "wait for it to finish" in capsys.readouterr().err
+    # A run that stopped is not refused for its state (this one has no ensemble to continue).
+    with pytest.raises(ValueError, match="no ensemble artifact"):
+        local_runs.warm_start_folder("broken", root)
+    assert cli.main(["compare", "going", "--pipeline-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "has not finished (running)" in err and "wait for it to finish" in err and "--resume" not in err
+    assert cli.main(["compare", "broken", "--pipeline-root", str(root)]) == 2
+    assert "has not finished (failed): nothing to compare yet (adanas run --resume broken)" in capsys.readouterr().err
+
+
+def test_one_unreadable_run_record_leaves_the_others_listed(tmp_path, capsys):
+    root = tmp_path / "runs"
+    for i, name in enumerate(["a-2026-01-01", "c-2026-01-03"]):
+        artifacts.write_run_record(root / name, {"name": name, "config_name": "tiny", "status": "succeeded",
+                                                 "started": f"2026-01-0{2 * i + 1}T10:00:00",
+                                                 "summary": _summary([0.2, 0.1])})
+    cut = root / "b-2026-01-02" / artifacts.RUN_RECORD
+    cut.parent.mkdir()
+    cut.write_text('{"format": {"kind": "adanas.run", "version": 2}, "name": "b-20')
+    assert [p.name for p in artifacts.run_folders(root)][0] == "a-2026-01-01"
+    assert cli.main(["runs", "--pipeline-root", str(root)]) == 0
+    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in capsys.readouterr().out.splitlines()[2:]]
+    assert sorted(r[0] for r in rows) == ["a-2026-01-01", "b-2026-01-02", "c-2026-01-03"]
+    broken = next(r for r in rows if r[0] == "b-2026-01-02")
+    assert broken[3].startswith("unreadable: not a readable run record (Unterminated string")
+    assert [r[3] for r in rows if r[0] != "b-2026-01-02"] == ["succeeded", "succeeded"]
+    # Looking a run up still says which there are; the broken one's own error names its file.
+    assert cli.main(["compare", "nope", "--pipeline-root", str(root)]) == 2
+    assert "runs there: " in capsys.readouterr().err
+    assert cli.main(["compare", "b-2026-01-02", "--pipeline-root", str(root)]) == 2
+    assert f"{cut.resolve()}: not a readable run record" in capsys.readouterr().err
+
+
+def test_a_run_record_is_replaced_whole_or_not_at_all(tmp_path):
+    folder = tmp_path / "r"
+    artifacts.write_run_record(folder, {"name": "r", "status": "running", "tasks": []})
+    # A write that fails half-way (here: a value JSON cannot hold) leaves the record as it was.
+    with pytest.raises(TypeError):
+        artifacts.update_run_record(folder, tasks=[object()])
+    assert artifacts.read_run_record(folder)["tasks"] == []
+    artifacts.update_run_record(folder, status="succeeded")
+    assert artifacts.read_run_record(folder)["status"] == "succeeded"
+    assert [p.name for p in folder.iterdir()] == [artifacts.RUN_RECORD]
 
 
 # --- Vertex AI Experiments ------------------------------------------------------------------------
