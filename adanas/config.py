@@ -603,9 +603,10 @@ class TrainingConfig:
         "than this: a retried task loses at most one epoch or this many seconds of work. "
         "(Saving a tiny model's 0.3 s epochs every time costs ~20% of its training.)")
     shuffle_buffer: Int = Field(10000, description="training examples shuffled together: the "
-                                "train split streams from its shards through a buffer of this "
-                                "many encoded records (memory ~ this x an encoded image); a "
-                                "split no larger than it is shuffled whole each epoch")
+                                "train split streams from its shards (4 at a time, in a new "
+                                "order each epoch) in blocks of this many encoded records, each "
+                                "shuffled (memory ~ twice this x an encoded image); a split no "
+                                "larger than it is shuffled whole each epoch")
     use_bf16: Bool = Field(False, description="mixed precision (bfloat16 compute, float32 "
                            "weights and logits)")
     use_xla: Bool = Field(False, description="jit_compile the train step")

@@ -21,6 +21,10 @@ from adanas.augment import augment_fn, finish
 # Shards read at once: enough to mix classes stored apart, few enough to keep reads sequential.
 CYCLE_LENGTH = 4
 PREDICT_BATCH = 512
+# Epoch e of a stream seeded s draws its randomness from the seeds (s mod 2^29) x 3 x 2^32 + 3e
+# (+0, +1, +2): distinct for every epoch below MAX_EPOCHS and seeds distinct mod 2^29, and below
+# int64's limit (3 x 2^61).
+SEED_SPAN, MAX_EPOCHS = 2**29, 2**32
 
 
 def training_stream(dataset_dir: str | os.PathLike, meta: dict[str, Any], batch_size: int,
@@ -47,36 +51,55 @@ def training_stream(dataset_dir: str | os.PathLike, meta: dict[str, Any], batch_
         logits = tf.reshape(logits, [-1, num_classes])
         return tf.data.Dataset.zip(records, tf.data.Dataset.from_tensor_slices(logits))
 
-    # One epoch: the shards in a seeded order (a new one each epoch), read CYCLE_LENGTH at a
-    # time, their serialized records shuffled (decoded after: the buffer holds encoded bytes).
-    # Repeating the whole epoch keeps epochs whole: every example once per epoch.
-    order = tf.data.Dataset.range(len(shards)).shuffle(len(shards), seed=seed,
-                                                       reshuffle_each_iteration=True)
-    examples = order.interleave(shard_records, cycle_length=min(CYCLE_LENGTH, len(shards)),
-                                block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
-                                deterministic=True)
-    examples = examples.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True).repeat()
-    if skip:
-        examples = examples.skip(skip)
+    augmenting = policy["policy"] != "none"
+
+    def permuted(elements, seed):
+        # One order of a block (a tuple of tensors whose first dimension is the block's length),
+        # stateless: tf.data's seeded shuffles take their seed through the global one, which a
+        # per-epoch seed computed in the graph cannot pass when the global seed is 0.
+        index = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(elements[0])[0]), seed)
+        return tuple(tf.gather(t, index) for t in elements)
+
+    def epoch(e):
+        # Epoch e: the shards in an order of its own, read CYCLE_LENGTH at a time, their
+        # serialized records shuffled `shuffle_buffer` at a time (decoded after: the block holds
+        # encoded bytes), and, when augmenting, a seed pair per example. All of it is a function
+        # of (seed, e), so a resumed training starts at its epoch and skips only what that epoch
+        # had consumed: skipping the whole stream re-read every record of the epochs before
+        # (hours, for a late epoch of a large dataset on Cloud Storage).
+        base = tf.constant((int(seed) % SEED_SPAN) * 3 * MAX_EPOCHS, tf.int64) + 3 * e
+        order = tf.data.Dataset.from_tensor_slices(tf.random.experimental.stateless_shuffle(
+            tf.range(len(shards), dtype=tf.int64), tf.stack([base, 0])))
+        examples = order.interleave(shard_records, cycle_length=min(CYCLE_LENGTH, len(shards)),
+                                    block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+                                    deterministic=True)
+        examples = (examples.map(lambda *t: t).batch(shuffle_buffer).enumerate()
+                    .map(lambda k, block: permuted(block, tf.stack([base + 1, k]))).unbatch())
+        if not augmenting:
+            return examples
+        # The example's place in its epoch keys its augmentation (stateless, per example).
+        keys = tf.data.Dataset.range(MAX_EPOCHS).map(lambda i: tf.stack([base + 2, i]))
+        return tf.data.Dataset.zip(examples, keys)
+
+    # Whole epochs one after another: every example once per epoch.
+    first, offset = divmod(int(skip), sum(s.count for s in shards))
+    examples = tf.data.Dataset.range(first, MAX_EPOCHS).flat_map(epoch)
+    if offset:
+        examples = examples.skip(offset)
 
     def decode(record, *logits):
         image, label = artifacts.decode_record(record, shape, encoding)
         return (tf.cast(image, tf.float32), label, *logits)
 
     aug = augment_fn(policy, shape)
-    if policy["policy"] == "none":
+    if not augmenting:
         ds = examples.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
-        seeds = tf.data.Dataset.random(seed=seed).batch(2)
-        if skip:
-            seeds = seeds.skip(skip)
-
         def decode_and_augment(example, s):
             image, label, *logits = decode(*(example if isinstance(example, tuple) else (example,)))
             return (aug(image, s), label, *logits)
 
-        ds = tf.data.Dataset.zip(examples, seeds).map(
-            decode_and_augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = examples.map(decode_and_augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return finish(ds.batch(batch_size, drop_remainder=True), num_classes, outputs)
 
 

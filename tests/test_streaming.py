@@ -114,3 +114,47 @@ def test_predict_shards_keeps_stored_order(tmp_path):
     parts = list(inputs.predict_shards(model, tmp_path, "train", meta))
     assert [len(p) for p in parts] == [4, 4, 4, 4, 4, 3]
     np.testing.assert_allclose(np.concatenate(parts), model.predict(x["train"], verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["none", "basic"])
+def test_a_stream_resumed_mid_training_continues_it_exactly(tmp_path, policy):
+    """A resumed training's stream (adanas.train: `skip` = the examples its finished epochs
+    consumed) starts at its epoch: each epoch's randomness is its own, so only that epoch's
+    first examples are skipped, not every record before it."""
+    x = {s: np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1) for s, n in zip(SPLITS, (30, 4, 4))}
+    artifacts.write_dataset(tmp_path, x, {s: np.arange(len(v)) % 2 for s, v in x.items()},
+                            {"num_classes": 2}, shard_size=7)
+    meta = artifacts.dataset_meta(tmp_path)
+    aug = {**POLICY, "policy": policy, "flip": policy != "none"}   # flips nothing on 1x1 images
+
+    def batches(skip, steps):
+        ds = inputs.training_stream(tmp_path, meta, 4, aug, seed=5, shuffle_buffer=8, skip=skip)
+        return np.concatenate([images.numpy() for images, _ in ds.take(steps)]).ravel()
+
+    unbroken = batches(0, 40)                   # 160 examples: 5 epochs and a third
+    epochs = unbroken[:150].reshape(5, 30)
+    assert all(sorted(e.astype(int)) == list(range(30)) for e in epochs)   # each example once
+    assert len({tuple(e) for e in epochs}) == 5                           # in an order of its own
+    # Resumed after 24 steps of 4 (3 epochs and 6 examples), and after exactly 4 epochs.
+    np.testing.assert_array_equal(batches(96, 16), unbroken[96:])
+    np.testing.assert_array_equal(batches(120, 10), unbroken[120:])
+
+
+def test_a_resumed_stream_opens_no_shard_of_the_epochs_before_it(tmp_path, monkeypatch):
+    # Shards are opened (with their cached teacher logits: one np.load each) as a stream reads
+    # them: what a resumed stream opens before its first batch is what it reads to get there.
+    x = {s: np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1) for s, n in zip(SPLITS, (30, 4, 4))}
+    artifacts.write_dataset(tmp_path, x, {s: np.zeros(len(v), np.int64) for s, v in x.items()},
+                            {"num_classes": 2}, shard_size=6)          # 5 shards an epoch
+    parts = []
+    for k, shard in enumerate(artifacts.dataset_meta(tmp_path)["shards"]["train"]):
+        parts.append(tmp_path / f"teacher-{k}.npy")
+        np.save(parts[-1], np.zeros((shard["count"], 2), np.float32))
+    opened, load = [], np.load
+    monkeypatch.setattr(np, "load", lambda *a, **k: opened.append(1) or load(*a, **k))
+    ds = inputs.training_stream(tmp_path, artifacts.dataset_meta(tmp_path), 2, POLICY, seed=0,
+                                shuffle_buffer=4, teacher=artifacts.Sharded(parts), skip=30 * 20 + 2)
+    next(iter(ds))
+    # 20 epochs in: the 100 shards of epochs 0-19 stay closed (a few of the next epoch may be
+    # opened ahead by prefetching).
+    assert 1 <= len(opened) <= 10
