@@ -96,10 +96,16 @@ def saved_extra(folder: str | os.PathLike) -> dict[str, float]:
         return {k.removeprefix("extra_"): float(saved[k]) for k in saved.files if k.startswith("extra_")}
 
 
+def remove(folder: str | os.PathLike) -> None:
+    """Deletes a task's checkpoints: once it has written its outputs, not when training ends (a
+    task killed while it predicts its logits or saves would otherwise train again from scratch)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def callback(folder: str | os.PathLike, min_seconds: float = 0.0, extra=None):
     """A Keras callback that checkpoints at each epoch's end (skipping an epoch while the last
-    save is under `min_seconds` old), with the values `extra()` returns, and removes the folder
-    once training ends."""
+    save is under `min_seconds` old), with the values `extra()` returns. The task removes the
+    folder (`remove`) once its outputs are written."""
     import keras
 
     class Checkpoint(keras.callbacks.Callback):
@@ -111,8 +117,5 @@ def callback(folder: str | os.PathLike, min_seconds: float = 0.0, extra=None):
                 save(self.model, folder, epoch + 1, float((logs or {}).get("loss", float("nan"))),
                      extra() if extra else None)
                 self.last_save = time.monotonic()
-
-        def on_train_end(self, logs=None):
-            shutil.rmtree(folder, ignore_errors=True)
 
     return Checkpoint()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 
-from adanas import artifacts, calibration, metrics, models, serving, train
+from adanas import artifacts, calibration, checkpoints, metrics, models, serving, train
 from adanas.config import StudentConfig, TrainingConfig
 from adanas.report import table
 
@@ -80,21 +80,25 @@ def _train(spec, cfg: StudentConfig, training: TrainingConfig, dataset_dir, teac
     train.compile_for_training(trained, spec, num_classes, training, total_steps, dist,
                                train.subnetwork_loss(num_classes, training.label_smoothing, True,
                                                      cfg.temperature, live=True))
+    # A retried distill step resumes from its checkpoint, as a train task does (adanas.train).
+    with dist.scope():
+        done, checkpoint_loss = checkpoints.restore(trained, train.backup_dir(out_dir))
     ds = inputs.training_stream(dataset_dir, meta, batch, meta["augmentation"], seed=spec["seed"],
-                                shuffle_buffer=training.shuffle_buffer, outputs=outputs)
+                                shuffle_buffer=training.shuffle_buffer, outputs=outputs,
+                                skip=done * steps_per_epoch * batch)
     log.info("[student] training %s (%d params) on the ensemble's soft targets (T=%g): %d epochs "
              "x %d steps of %d", spec["arch_str"], train.count_params(student), cfg.temperature,
              cfg.epochs, steps_per_epoch, batch)
     t0 = time.perf_counter()
     # The candidates' callbacks: progress lines, drop path burn-in, a checkpoint each epoch.
-    history = trained.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, verbose=0,
-                          shuffle=False,
+    history = trained.fit(ds, epochs=cfg.epochs, initial_epoch=done, steps_per_epoch=steps_per_epoch,
+                          verbose=0, shuffle=False,
                           callbacks=train.fit_callbacks(NAME, cfg.epochs, total_steps,
                                                      getattr(student, "drop_path_schedule", None),
-                                                     Path(out_dir) / "backup",
+                                                     train.backup_dir(out_dir),
                                                      training.checkpoint_min_seconds))
     train_seconds = time.perf_counter() - t0
-    final_loss = float(history.history["loss"][-1])
+    final_loss = float(history.history["loss"][-1]) if history.epoch else checkpoint_loss
     if not math.isfinite(final_loss):
         raise FloatingPointError(f"[student] training diverged: loss {final_loss}")
     inference = train.servable(family, student)
@@ -203,6 +207,7 @@ def distill_step(cfg: StudentConfig, training: TrainingConfig, seed: int,
               "model": artifacts.STUDENT_MODEL, "saved_model": saved.name,
               "comparison": comparison}
     artifacts.write_student(out_dir, record)
+    checkpoints.remove(train.backup_dir(out_dir))
     artifacts.extend_report(report_dir, report_out, {"student": comparison},
                             "## Distilled student\n\n" + format_comparison(comparison))
     log.info("student %s: test error %.4f (ensemble %.4f), %d params (ensemble %d)",

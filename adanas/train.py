@@ -477,6 +477,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         "accelerator_seconds": task_seconds * count,
     }
     artifacts.write_candidate(out_dir, candidate, metrics_out)
+    checkpoints.remove(backup)
     log.info("[%s] done in %.1fs: validation error %.4f, test error %.4f", candidate["name"],
              train_seconds, metrics_out["validation_error"], metrics_out["test_error"])
     return metrics_out
@@ -531,4 +532,5 @@ def train_step(candidate: dict[str, Any], cfg: TrainingConfig,
         failure = {"type": type(e).__name__, "message": str(e)[:2000], "task_seconds": seconds,
                    "accelerator_seconds": seconds * held}
         artifacts.write_candidate(out_dir, candidate, failed=failure)
+        checkpoints.remove(backup_dir(out_dir))   # a failed candidate is not retried
         return {"failed": 1}

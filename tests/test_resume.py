@@ -70,3 +70,36 @@ def test_checkpoints_are_at_most_as_frequent_as_configured(tmp_path, monkeypatch
         clock[0] += seconds
         backup.on_epoch_end(epoch)
     assert saved == [4, 5]
+
+
+def test_a_task_killed_after_training_resumes_without_training_again(digits_dir, tmp_path, monkeypatch):
+    # Killed while it writes its logits (minutes on large data): its checkpoints must outlive
+    # training, so the retry only writes the outputs.
+    import keras
+    import pytest
+
+    from adanas import artifacts, train
+    from conftest import Killed
+    cfg = config.from_dict({**tiny_config_dict(), "training": {"train_epochs": 3, "checkpoint_min_seconds": 0}})
+    spec = generators.propose(cfg.search, 0, 0, None)[0]
+    write = artifacts.write_candidate_logits
+
+    def killed(*args, **kwargs):
+        raise Killed()
+
+    monkeypatch.setattr(artifacts, "write_candidate_logits", killed)
+    with pytest.raises(Killed):
+        train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "c")
+    monkeypatch.setattr(artifacts, "write_candidate_logits", write)
+    steps = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(batch)
+
+    callbacks = train.fit_callbacks
+    monkeypatch.setattr(train, "fit_callbacks", lambda *a, **k: callbacks(*a, **k) + [Count()])
+    metrics = train.train_candidate(spec, cfg.training, digits_dir, tmp_path / "c")
+    assert steps == [] and metrics["epochs_done"] == 3 and metrics["earlier_attempts_seconds"] > 0
+    assert metrics["train_steps"] > 0                    # the first attempt's, restored
+    assert not (tmp_path / "c" / "backup").exists()      # removed once the outputs are written
