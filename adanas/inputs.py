@@ -53,33 +53,36 @@ def training_stream(dataset_dir: str | os.PathLike, meta: dict[str, Any], batch_
 
     augmenting = policy["policy"] != "none"
 
-    def permuted(elements, seed):
-        # One order of a block (a tuple of tensors whose first dimension is the block's length),
-        # stateless: tf.data's seeded shuffles take their seed through the global one, which a
-        # per-epoch seed computed in the graph cannot pass when the global seed is 0.
-        index = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(elements[0])[0]), seed)
-        return tuple(tf.gather(t, index) for t in elements)
+    def shuffled(k, block, base):
+        # Block k of an epoch (its records, and teacher rows) in an order of its own, and, when
+        # augmenting, each example's augmentation seed pair: (base + 2, its place in the epoch).
+        # Stateless: tf.data's seeded shuffles take their seed through the global one, which a
+        # per-epoch seed computed in the graph cannot pass when the global seed is 0. Whole
+        # blocks, so that no per-example step is added to the stream.
+        parts = block if isinstance(block, tuple) else (block,)
+        n = tf.shape(parts[0], out_type=tf.int64)[0]
+        index = tf.random.experimental.stateless_shuffle(tf.range(n), tf.stack([base + 1, k]))
+        out = tuple(tf.gather(t, index) for t in parts)
+        if augmenting:
+            place = k * shuffle_buffer + tf.range(n)
+            out += (tf.stack([tf.fill([n], base + 2), place], axis=1),)
+        return out
 
     def epoch(e):
         # Epoch e: the shards in an order of its own, read CYCLE_LENGTH at a time, their
         # serialized records shuffled `shuffle_buffer` at a time (decoded after: the block holds
-        # encoded bytes), and, when augmenting, a seed pair per example. All of it is a function
-        # of (seed, e), so a resumed training starts at its epoch and skips only what that epoch
-        # had consumed: skipping the whole stream re-read every record of the epochs before
-        # (hours, for a late epoch of a large dataset on Cloud Storage).
+        # encoded bytes). All of it is a function of (seed, e), so a resumed training starts at
+        # its epoch and skips only what that epoch had consumed: skipping the whole stream
+        # re-read every record of the epochs before (hours, for a late epoch of a large dataset
+        # on Cloud Storage).
         base = tf.constant((int(seed) % SEED_SPAN) * 3 * MAX_EPOCHS, tf.int64) + 3 * e
         order = tf.data.Dataset.from_tensor_slices(tf.random.experimental.stateless_shuffle(
             tf.range(len(shards), dtype=tf.int64), tf.stack([base, 0])))
         examples = order.interleave(shard_records, cycle_length=min(CYCLE_LENGTH, len(shards)),
                                     block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
                                     deterministic=True)
-        examples = (examples.map(lambda *t: t).batch(shuffle_buffer).enumerate()
-                    .map(lambda k, block: permuted(block, tf.stack([base + 1, k]))).unbatch())
-        if not augmenting:
-            return examples
-        # The example's place in its epoch keys its augmentation (stateless, per example).
-        keys = tf.data.Dataset.range(MAX_EPOCHS).map(lambda i: tf.stack([base + 2, i]))
-        return tf.data.Dataset.zip(examples, keys)
+        return (examples.batch(shuffle_buffer).enumerate()
+                .map(lambda k, block: shuffled(k, block, base)).unbatch())
 
     # Whole epochs one after another: every example once per epoch.
     first, offset = divmod(int(skip), sum(s.count for s in shards))
@@ -95,9 +98,9 @@ def training_stream(dataset_dir: str | os.PathLike, meta: dict[str, Any], batch_
     if not augmenting:
         ds = examples.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
-        def decode_and_augment(example, s):
-            image, label, *logits = decode(*(example if isinstance(example, tuple) else (example,)))
-            return (aug(image, s), label, *logits)
+        def decode_and_augment(record, *rest):
+            image, label, *logits = decode(record, *rest[:-1])
+            return (aug(image, rest[-1]), label, *logits)
 
         ds = examples.map(decode_and_augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return finish(ds.batch(batch_size, drop_remainder=True), num_classes, outputs)
