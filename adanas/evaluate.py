@@ -155,7 +155,9 @@ def evaluate_step(dataset_dir: str | os.PathLike, ensemble_dir: str | os.PathLik
         "accelerator": next((c["accelerator"] for h in history for c in h["candidates"] if "accelerator" in c), "CPU"),
         "members": [{"name": m["spec"]["name"], "arch": m["spec"]["arch_str"],
                      "params": m["metrics"]["params"],
-                     "weight": _summary(weights[j])}
+                     "weight": _summary(weights[j]),
+                     # What loading the exported ensemble imports first (the distill step).
+                     **({"builder": m["spec"]["builder"]} if m["spec"].get("builder") else {})}
                     for j, m in enumerate(members)],
         "iterations": iterations,
         "stopped": state.get("stopped", ""),

@@ -12,6 +12,7 @@ need the registry, never pay for TensorFlow.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,6 +20,9 @@ from typing import Any, Callable
 # layer, which this registry builds on.
 from adanas.config import CnnArch, ConfigError, DnnArch, NasnetArch, parse_dataclass  # noqa: F401
 from adanas.layers import image_inputs
+
+log = logging.getLogger(__name__)
+_WARNED: set[str] = set()   # builders told once per process that weight_decay is not theirs
 
 
 def _regularizer(weight_decay: float):
@@ -175,6 +179,23 @@ class KerasBuilderFamily:
         model = import_object(self.builder, "search.builder")(dict(arch), tuple(input_shape), num_classes)
         if not isinstance(model, keras.Model):
             raise TypeError(f"{self.builder} returned {type(model).__name__}, not a keras.Model")
+        try:
+            inputs = model.inputs
+        except (AttributeError, ValueError):   # a Sequential without an Input, a subclassed model
+            inputs = None
+        if not inputs:
+            # Built here on the images' shape: the functional view the ensemble is made of.
+            image = keras.Input(tuple(input_shape), name="image")
+            model = keras.Model(image, model(image), name=model.name)
+        if len(model.outputs) != 1 or model.outputs[0].shape[-1] != num_classes:
+            raise ValueError(f"{self.builder} must return a model with one output, the logits "
+                             f"[batch, {num_classes}]; it has "
+                             + ", ".join(str(tuple(o.shape)) for o in model.outputs)
+                             + " (return the logits only: extra outputs are not trained or served)")
+        if weight_decay and self.builder not in _WARNED:
+            _WARNED.add(self.builder)
+            log.warning("training.weight_decay %g is not applied to %s's models: give their "
+                        "layers kernel_regularizer, or set it to 0", weight_decay, self.builder)
         # Unique member names inside the exported ensemble.
         return keras.Model(model.inputs, model.outputs, name=name)
 

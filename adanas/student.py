@@ -149,6 +149,9 @@ def distill_step(cfg: StudentConfig, training: TrainingConfig, seed: int,
     meta = artifacts.dataset_meta(dataset_dir)
     spec = student_spec(cfg, seed)
     teacher_file = artifacts.exported_model(exported_model_dir)
+    # The exported ensemble's members may use a user's custom layers: their builders register
+    # them (the report names them since 2026-12-01).
+    models.import_builders(artifacts.read_report(report_dir)["members"])
     inference, fit = train_student(spec, cfg, training, dataset_dir, teacher_file, out_dir)
 
     # The student's logits, cached per shard in its artifact as a candidate's are, scored as

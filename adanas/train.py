@@ -169,6 +169,9 @@ def live_teacher(previous_ensemble: str | os.PathLike, mode: str, input_shape):
     carries): all members combined as selection combined them (`adaptive`), or the member
     added last (`born_again`)."""
     record = artifacts.ensemble_record(previous_ensemble)
+    # Members built with a user's custom layers load once the builder's module registered them
+    # (this runs before the candidate's own model, which would import it, is built).
+    models.import_builders([m["spec"] for m in record["members"]])
     if mode == "born_again":
         path = artifacts.ensemble_model(previous_ensemble, record["teacher_member"])
         return combined_model([path], input_shape, name="teacher")

@@ -66,3 +66,16 @@ def with_custom_layer(spec, input_shape, num_classes):
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(spec["units"], activation="relu")(x)
     return keras.Model(inputs, LearnedScale()(keras.layers.Dense(num_classes)(x)))
+
+
+def logits_and_embedding(spec, input_shape, num_classes):
+    """Two outputs: not a model AdaNAS can train and serve (one output, the logits)."""
+    inputs = keras.Input(input_shape)
+    embedding = keras.layers.Dense(16)(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, [keras.layers.Dense(num_classes)(embedding), embedding])
+
+
+def sequential_without_input(spec, input_shape, num_classes):
+    """A Sequential model with no Input: built on the images' shape by AdaNAS."""
+    return keras.Sequential([keras.layers.Rescaling(1 / 255.0), keras.layers.Flatten(),
+                             keras.layers.Dense(num_classes)])

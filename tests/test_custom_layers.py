@@ -31,3 +31,14 @@ def test_a_custom_layer_member_goes_through_select_and_evaluate(digits_dir, tmp_
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("with_custom_layer")
     assert artifacts.read_report(tmp_path / "report")["test_error"] <= 1.0
+    # The report names each member's builder: the distill step imports it before it loads the
+    # exported ensemble.
+    assert artifacts.read_report(tmp_path / "report")["members"][0]["builder"] == "example_builders:with_custom_layer"
+    # A live distillation teacher loads the members before the candidate's model is built (which
+    # would import the builder): a fresh process, as the next iteration's train task is.
+    code = ("import sys; from adanas import train; "
+            "t = train.live_teacher(sys.argv[1], 'adaptive', (8, 8, 1)); print(t.outputs[0].shape[-1])")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ens")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("10")

@@ -52,3 +52,24 @@ def test_bad_import_paths_fail_at_config_time(search, path, message):
     with pytest.raises(config.ConfigError) as e:
         config.from_dict(tiny_config_dict(**{"architecture": {}, **search}))
     assert e.value.path == path and message in str(e.value)
+
+
+def test_a_builders_model_is_checked_and_built_on_the_images(caplog, monkeypatch):
+    from adanas import models
+    monkeypatch.setattr(models, "_WARNED", set())    # other tests' builds warned already
+
+    def spec(builder):
+        return {"name": "c", "family": "keras", "builder": f"example_builders:{builder}", "arch": {},
+                "depth_key": None, "width_key": None}
+
+    # Extra outputs would be trained as a NASNet auxiliary head and served beside the logits.
+    with pytest.raises(ValueError, match=r"one output, the logits \[batch, 10\]; it has \(None, 10\), \(None, 16\)"):
+        models.build_model(spec("logits_and_embedding"), (8, 8, 1), 10, 0.0)
+    # A Sequential model without an Input has no inputs until it is called: built on the images.
+    model = models.build_model(spec("sequential_without_input"), (8, 8, 1), 10, 0.0)
+    assert tuple(model.inputs[0].shape) == (None, 8, 8, 1) and tuple(model.outputs[0].shape) == (None, 10)
+    # weight_decay is the built-in families': a builder's model is told it is not applied, once.
+    with caplog.at_level("WARNING", logger="adanas.models"):
+        models.build_model(spec("small_mlp") | {"arch": {"layers": 1, "units": 4}}, (8, 8, 1), 10, 5e-4)
+        models.build_model(spec("small_mlp") | {"arch": {"layers": 1, "units": 4}}, (8, 8, 1), 10, 5e-4)
+    assert sum("is not applied to example_builders:small_mlp" in r.message for r in caplog.records) == 1
