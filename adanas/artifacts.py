@@ -127,8 +127,22 @@ def _read_record(folder: PathLike, name: str, kind: str) -> dict[str, Any]:
     if not _exists(path):
         raise ArtifactError(f"{folder}: not an AdaNAS {kind} artifact (no {name}); pass the "
                             f"output of the step that makes it")
-    with _open(path, "r") as f:
-        return _checked(json.loads(f.read()), path, kind)
+    with _open(path, "rb") as f:
+        return _parsed(f.read(), path, kind, "rerun the step that wrote it")
+
+
+def _parsed(text: bytes, path: PathLike, kind: str, fix: str) -> dict[str, Any]:
+    """The record in `text`, checked (_checked); a clear ArtifactError where it is not a JSON
+    object (cut short, or edited by hand), saying how to `fix` it."""
+    try:
+        record = json.loads(text)
+    except ValueError as e:     # not JSON, or not text
+        record, why = None, str(e)
+    else:
+        why = f"a JSON {type(record).__name__}, not an object"
+    if not isinstance(record, dict):
+        raise ArtifactError(f"{path}: not a readable {kind} record ({why}): {fix}")
+    return _checked(record, path, kind)
 
 
 def _checked(record: dict[str, Any], path: PathLike, kind: str) -> dict[str, Any]:
@@ -624,16 +638,8 @@ def read_run_record(folder: PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise ArtifactError(f"{folder}: not a local run folder (no {RUN_RECORD}); pass the folder "
                             f"of an `adanas run`, or its name under the pipeline root")
-    try:
-        record = json.loads(path.read_text())
-    except ValueError as e:     # not JSON, or not text: cut short or edited by hand
-        record, why = None, str(e)
-    else:
-        why = f"a JSON {type(record).__name__}, not an object"
-    if not isinstance(record, dict):
-        raise ArtifactError(f"{path}: not a readable run record ({why}): fix the file, or move "
-                            f"the run's folder out of the pipeline root")
-    return _checked(record, path, "run")
+    return _parsed(path.read_bytes(), path, "run",
+                   "fix the file, or move the run's folder out of the pipeline root")
 
 
 def update_run_record(folder: PathLike, **fields: Any) -> dict[str, Any]:

@@ -286,7 +286,7 @@ def _training_examples(cfg: Config) -> tuple[int | None, tuple[int, int, int] | 
             train -= int(round(source * ds.validation_fraction))
         return (min(train, cap) if cap else train), shape, f"{ds.name}: its published split sizes"
     if ds.name == "folder" and ds.data_dir and Path(ds.data_dir, "train").is_dir():
-        train = sum(len(data.image_files(d)[0]) for d in data.folder_classes(Path(ds.data_dir, "train")))
+        train = sum(len(data.image_files(d)[0]) for d in data.subfolders(Path(ds.data_dir, "train")))
         shape = (*ds.image_size, 3) if ds.image_size else None
         return (min(train, cap) if cap else train), shape, f"{ds.data_dir}/train: {train:,} image files counted"
     return None, None, f"{ds.name}: size unknown without loading it"

@@ -179,9 +179,10 @@ def _own(path: Path) -> bool:
     return not path.name.startswith((".", "__", "@"))
 
 
-def folder_classes(split_dir: Path) -> list[Path]:
-    """The class folders of one split folder of an image folder dataset, sorted."""
-    return sorted(d for d in split_dir.iterdir() if d.is_dir() and _own(d))
+def subfolders(folder: Path) -> list[Path]:
+    """The user's subfolders of an image folder dataset's folder (its splits, or a split's
+    classes), sorted."""
+    return sorted(d for d in folder.iterdir() if d.is_dir() and _own(d))
 
 
 def image_files(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -205,12 +206,12 @@ def folder_source(cfg: DatasetConfig) -> Source:
         raise DataError(f"dataset.data_dir {given!r} is not a folder"
                         + (f" ({root}: gs:// folders are read through Vertex AI's {GCS_MOUNT} "
                            f"mount, which this machine does not have)" if given != str(root) else ""))
-    folders = sorted(d.name for d in root.iterdir() if d.is_dir() and _own(d))
+    folders = [d.name for d in subfolders(root)]
     for name in folders:
         if name not in SPLITS:
             log.warning("%s: ignoring folder %r (split folders: %s)", root, name, ", ".join(SPLITS))
     present = [s for s in SPLITS if s in folders]
-    classes = sorted({c.name for s in present for c in folder_classes(root / s)})
+    classes = sorted({c.name for s in present for c in subfolders(root / s)})
     if not classes:
         raise DataError(f"{root}: not a <split>/<class>/<image> folder: no class folders in "
                         f"{', '.join(present) or 'any split folder (train, validation, test)'}")
@@ -249,11 +250,12 @@ def read_image(path: Path, index: int = 0, label: int = 0) -> Example:
     """One image file as an RGB example; `image` None (and the reason) where PIL cannot decode
     it, a DataError where its mode cannot become 8-bit RGB."""
     try:
-        with Image.open(path) as opened:
-            opened.load()
+        with Image.open(path) as image:
+            image.load()
             # A camera's photo is stored as the sensor read it, with the turn that makes it
-            # upright in its EXIF orientation; a viewer applies it, and so does training.
-            image = ImageOps.exif_transpose(opened)
+            # upright in its EXIF orientation; a viewer applies it, and so does training (in
+            # place: without a turn to make, no copy of the image).
+            ImageOps.exif_transpose(image, in_place=True)
             mode = image.mode
             if mode != "RGB" and mode not in CONVERTIBLE_MODES:
                 raise DataError(f"{path}: image mode {mode} (16-bit or float pixels) cannot be "
@@ -563,10 +565,10 @@ def _peek_folder(root: Path, size: tuple[int, int] | None) -> Peek | None:
     if not train.is_dir():
         return None
     classes = {d.name for split in root.iterdir() if split.is_dir() and split.name in SPLITS
-               for d in folder_classes(split)}
+               for d in subfolders(split)}
     if size:
         return Peek(size + (3,), len(classes), "dataset.image_size")
-    first = next((f for d in folder_classes(train) for f in image_files(d)[0]), None)
+    first = next((f for d in subfolders(train) for f in image_files(d)[0]), None)
     if first is None:
         return None
     try:

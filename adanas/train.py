@@ -374,8 +374,10 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
     outputs = len(model.outputs)
     batch = min(cfg.batch_size, n_train)
     backup = backup_dir(out_dir)
-    # A budgeted share gives a retried task only what its earlier attempts left of it.
-    earlier = earlier_seconds(out_dir)
+    # A retried task's checkpoint: what its earlier attempts spent (earlier_seconds; a budgeted
+    # share gives it only what they left) and where its schedule was.
+    kept = checkpoints.saved_extra(backup)
+    earlier = kept.get("spent_seconds", 0.0)
     # The splits whose logits the task caches after training (train: later candidates' teachers).
     logit_splits = ["validation", "test"] + (["train"] if cfg.knowledge_distillation != "none" else [])
     drop_path = getattr(model, "drop_path_schedule", None)
@@ -388,7 +390,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
         # The share counts accelerator time (adanas.budget); the task's clock is wall time.
         seconds = budget.wall_seconds(candidate["budget_seconds"], count) - earlier
         share = timed.Share(task_start, max(seconds, 0.0), predicted, batch,
-                            checkpoints.saved_extra(backup).get("progress", 0.0))
+                            kept.get("progress", 0.0))
         with dist.scope():
             progress = timed.progress_variable()
         schedule = timed.learning_rate(cfg.initial_learning_rate, cfg.warmup_steps,
@@ -417,6 +419,7 @@ def _train(candidate, cfg: TrainingConfig, dataset_dir, out_dir, previous_ensemb
              f", distilling ({cfg.knowledge_distillation}, {cfg.distillation_teacher} teacher)"
              if distilling else "")
     clock = [timed.callback(candidate["name"], share, progress, drop_path)] if share else []
+
     def keep():
         return {"spent_seconds": earlier + time.perf_counter() - task_start,
                 **({"progress": float(progress.numpy())} if share else {})}
